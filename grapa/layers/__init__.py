@@ -1,0 +1,32 @@
+"""grapa's Keras layers. Tensor layout `(batch, nodes, features)`, dense adjacency
+`(batch, nodes, nodes)`; a node whose features are all zero is padding."""
+
+from grapa.layers.features import FEATURE_NAMES, JetFeatures, SortNodes
+from grapa.layers.graph import FullyConnectedGraph, TopKGraph
+from grapa.layers.norm import JetNorm
+from grapa.layers.pooling import (
+    Compress,
+    CompressGraph,
+    Decompress,
+    GraphLikeDecompress,
+    ParamLikeDecompress,
+)
+from grapa.layers.shape import CutFeatures, PadFeatures
+from grapa.layers.update import GraphUpdate
+
+__all__ = [
+    "FEATURE_NAMES",
+    "Compress",
+    "CompressGraph",
+    "CutFeatures",
+    "Decompress",
+    "FullyConnectedGraph",
+    "GraphLikeDecompress",
+    "GraphUpdate",
+    "JetFeatures",
+    "JetNorm",
+    "PadFeatures",
+    "ParamLikeDecompress",
+    "SortNodes",
+    "TopKGraph",
+]

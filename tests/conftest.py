@@ -1,0 +1,49 @@
+"""Shared fixtures: small jets with padding, built with numpy."""
+
+import numpy as np
+import pytest
+
+
+def make_jets(n_jets=3, n_nodes=8, n_real=(8, 6, 3), seed=0):
+    """Physical-looking jets (E, px, py, pz) around a random axis, zero padded."""
+    rng = np.random.default_rng(seed)
+    jets = np.zeros((n_jets, n_nodes, 4), dtype="float32")
+    for j in range(n_jets):
+        m = n_real[j % len(n_real)]
+        pt = np.sort(rng.exponential(50.0, size=m))[::-1] + 1.0
+        eta = rng.normal(0.3 * j, 0.3, size=m)
+        phi = rng.normal(-2.5 + j, 0.3, size=m)
+        px, py, pz = pt * np.cos(phi), pt * np.sin(phi), pt * np.sinh(eta)
+        jets[j, :m] = np.stack([np.sqrt(px**2 + py**2 + pz**2), px, py, pz], axis=-1)
+    return jets
+
+
+@pytest.fixture
+def jets():
+    return make_jets()
+
+
+@pytest.fixture
+def node_features():
+    """(3, 8, 5) random node features, last nodes of jets 1 and 2 padding."""
+    x = np.random.default_rng(7).normal(size=(3, 8, 5)).astype("float32")
+    x[1, 6:] = 0
+    x[2, 3:] = 0
+    return x
+
+
+def random_adjacency(x, seed=0, weighted=False):
+    """A random directed graph between the real nodes of x (all-zero nodes get no edges)."""
+    rng = np.random.default_rng(seed)
+    real = np.any(x != 0, axis=-1)
+    n = x.shape[1]
+    a = (rng.random((x.shape[0], n, n)) < 0.5).astype("float32")
+    if weighted:
+        a *= rng.uniform(0.2, 2.0, size=a.shape).astype("float32")
+    a[:, np.arange(n), np.arange(n)] = 1.0
+    return a * real[:, :, None] * real[:, None, :]
+
+
+@pytest.fixture
+def adjacency(node_features):
+    return random_adjacency(node_features)

@@ -55,6 +55,18 @@ def test_topk_matches_brute_force(node_features, k, self_loops):
     np.testing.assert_array_equal(to_numpy(layer(node_features)), expected)
 
 
+@pytest.mark.parametrize("k", [3, 8, 9, 12])
+def test_topk_both_selection_paths_match_brute_force(k):
+    # 24 nodes, 4 padding, two duplicated nodes (an exact tie): k <= 8 selects by rounds
+    # of argmin, k > 8 by top_k.
+    x = np.random.default_rng(5).normal(size=(4, 24, 3)).astype("float32")
+    x[:, 20:] = 0
+    x[:, 7] = x[:, 3]
+    expected = brute_force_topk(x, k, np.ones(3))
+    np.testing.assert_array_equal(to_numpy(TopKGraph(k)(x)), expected)
+    assert np.all(expected[:, 3, 7] == 1) and np.all(expected[:, 7, 3] == 1)
+
+
 def test_topk_ties_connect_every_tied_node():
     # Node 0 at the origin-ish; nodes 1, 2, 3 all at distance 1 from it: k=2 (self + one)
     # must connect all three tied neighbours.

@@ -127,7 +127,7 @@ def _check_jit_and_training(model, inputs, predictions, train=True):
     )
     assert np.isfinite(logs["loss"]), logs
     after = [np.array(w) for w in model.trainable_weights]
-    for w0, w1 in zip(before, after):
+    for w1 in after:
         assert np.all(np.isfinite(w1)), "a weight became non-finite after one training step"
     return any(not np.array_equal(w0, w1) for w0, w1 in zip(before, after))
 

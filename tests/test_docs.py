@@ -1,0 +1,28 @@
+"""The tutorials' code runs: every ```python block of a page, in order, as one script."""
+
+import os
+import pathlib
+import re
+import subprocess
+import sys
+
+import pytest
+
+DOCS = pathlib.Path(__file__).resolve().parents[1] / "docs"
+EXECUTED = ["tutorials/layers.md"]
+
+
+def python_blocks(page):
+    return re.findall(r"```python\n(.*?)```", page.read_text(), flags=re.S)
+
+
+@pytest.mark.parametrize("page", EXECUTED)
+def test_tutorial_code_runs(page, tmp_path):
+    blocks = python_blocks(DOCS / page)
+    assert blocks, f"{page} has no python code"
+    script = tmp_path / "tutorial.py"
+    script.write_text("\n\n".join(blocks))
+    env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
+    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                            env=env, cwd=tmp_path, timeout=600)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]

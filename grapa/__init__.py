@@ -2,4 +2,5 @@
 
 __version__ = "0.1.0"
 
-from grapa import layers  # noqa: E402,F401
+from grapa import callbacks, layers, losses, models  # noqa: E402,F401
+from grapa.training import train  # noqa: E402,F401

@@ -47,3 +47,12 @@ def random_adjacency(x, seed=0, weighted=False):
 @pytest.fixture
 def adjacency(node_features):
     return random_adjacency(node_features)
+
+
+@pytest.fixture(scope="session")
+def sample_jets():
+    """(qcd, top) raw jets, 30 constituents, from the sample bundled with grapa."""
+    from grapa.data import read_jets, sample_path
+
+    jets, labels = read_jets(sample_path(), n_constituents=30)
+    return jets[labels == 0], jets[labels == 1]

@@ -3,7 +3,7 @@
 
 from grapa.layers.features import FEATURE_NAMES, JetFeatures, SortNodes
 from grapa.layers.graph import FullyConnectedGraph, TopKGraph
-from grapa.layers.norm import JetNorm
+from grapa.layers.norm import JetNorm, MaskedBatchNormalization
 from grapa.layers.pooling import (
     Compress,
     CompressGraph,
@@ -25,6 +25,7 @@ __all__ = [
     "GraphUpdate",
     "JetFeatures",
     "JetNorm",
+    "MaskedBatchNormalization",
     "PadFeatures",
     "ParamLikeDecompress",
     "SortNodes",

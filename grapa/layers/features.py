@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 import keras
 from keras import ops
 
@@ -22,11 +20,6 @@ def _sqrt_where(value, where):
     return ops.where(where, ops.sqrt(ops.where(where, value, 1.0)), 0.0)
 
 
-def wrap_angle(angle):
-    """Wrap an angle into (-pi, pi]: pi - ((pi - angle) mod 2 pi)."""
-    return math.pi - ops.mod(math.pi - angle, 2.0 * math.pi)
-
-
 @keras.saving.register_keras_serializable(package="grapa")
 class JetFeatures(keras.layers.Layer):
     r"""Constituent 4-vectors `(E, px, py, pz)` to node features `(flag, d_eta, d_phi, lpt)`.
@@ -38,13 +31,15 @@ class JetFeatures(keras.layers.Layer):
     \text{flag}_i &= 1, \qquad
     \eta = \operatorname{asinh}(p_z / p_T), \qquad \phi = \operatorname{atan2}(p_y, p_x),\\
     \Delta\eta_i &= \eta_i - \eta_\text{axis}, \qquad
-    \Delta\phi_i = \operatorname{wrap}(\phi_i - \phi_\text{axis}) \in (-\pi, \pi],\\
+    \Delta\phi_i = \phi_i - \phi_\text{axis} \ \text{wrapped into } (-\pi, \pi],\\
     \text{lpt}_i &= -\log\left(p_{T,i} / \textstyle\sum_{j\,\text{real}} p_{T,j}\right),
     \end{aligned}
     $$
 
     where the jet axis is the summed 4-vector of the jet's real constituents, so a jet
-    straddling phi = +-pi comes out compact. `lpt >= 0` and `sum_i exp(-lpt_i) = 1`.
+    straddling phi = +-pi comes out compact (d_phi is computed as the transverse angle
+    between constituent and axis, atan2 of their cross and dot products, which needs no
+    wrapping). `lpt >= 0` and `sum_i exp(-lpt_i) = 1`.
     A constituent whose 4-vector is all zero is padding: all four outputs are 0, and it
     changes nothing for the real constituents. An all-zero jet gives all zeros, never NaN.
 
@@ -78,20 +73,24 @@ class JetFeatures(keras.layers.Layer):
         _, px, py, pz = ops.unstack(jets, num=4, axis=-1)
         pt = ops.maximum(_sqrt_where(px * px + py * py, real), _MIN_PT)
         eta = ops.arcsinh(pz / pt)
-        # atan2(0, 0) has a NaN gradient: give padding a harmless direction.
-        phi = ops.arctan2(py, ops.where(real, px, 1.0))
 
         axis_px, axis_py, axis_pz = (ops.sum(p, axis=1, keepdims=True) for p in (px, py, pz))
         axis_has_pt = ops.greater(axis_px * axis_px + axis_py * axis_py, 0)
         axis_pt = ops.maximum(_sqrt_where(axis_px * axis_px + axis_py * axis_py, axis_has_pt), _MIN_PT)
         axis_eta = ops.arcsinh(axis_pz / axis_pt)
-        axis_phi = ops.arctan2(axis_py, ops.where(axis_has_pt, axis_px, 1.0))
+        # d_phi as the angle from the axis to the constituent in the transverse plane:
+        # atan2 of their cross and dot products lies in (-pi, pi] by itself and, unlike
+        # phi - phi_axis, loses no precision for jets near phi = +-pi.
+        cross = py * axis_px - px * axis_py
+        dot = px * axis_px + py * axis_py
+        defined = ops.logical_and(real, axis_has_pt)  # atan2(0, 0) has a NaN gradient
+        d_phi = ops.where(defined, ops.arctan2(cross, ops.where(defined, dot, 1.0)), 0.0)
 
         pt_sum = ops.sum(ops.where(real, pt, 0.0), axis=1, keepdims=True)
         lpt = ops.log(ops.maximum(pt_sum, _MIN_PT)) - ops.log(pt)
 
         features = ops.stack(
-            [ops.ones_like(eta), eta - axis_eta, wrap_angle(phi - axis_phi), lpt], axis=-1
+            [ops.ones_like(eta), eta - axis_eta, d_phi, lpt], axis=-1
         )
         return ops.where(ops.expand_dims(real, -1), features, 0.0)
 

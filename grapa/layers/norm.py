@@ -82,3 +82,30 @@ class JetNorm(keras.layers.Layer):
             "keep_flag": self.keep_flag,
             "epsilon": self.epsilon,
         }
+
+
+@keras.saving.register_keras_serializable(package="grapa")
+class MaskedBatchNormalization(keras.layers.BatchNormalization):
+    r"""`keras.layers.BatchNormalization` over the real nodes only; padding stays zero.
+
+    Klüttermann 2021, sec. 4.4 and appendix A.4: the autoencoders batch-normalize the
+    node features before the first graph. Plain batch normalization would count padding
+    nodes in the moments and turn them into non-zero "particles"; here the moments are
+    taken over real nodes (features not all zero) and padding nodes are set back to 0,
+    so they stay padding for every later layer.
+
+    Args:
+        **kwargs: any `keras.layers.BatchNormalization` argument (`momentum`, `epsilon`,
+            `center`, `scale`, ...). `axis` is the feature axis, -1.
+
+    Input shape:
+        `(batch, nodes, features)`.
+
+    Output shape:
+        `(batch, nodes, features)`.
+    """
+
+    def call(self, inputs, training=None, mask=None):
+        real = node_mask(inputs)
+        normalized = super().call(inputs, training=training, mask=real)
+        return ops.where(ops.expand_dims(real, -1), normalized, 0.0)

@@ -63,3 +63,21 @@ def test_hand_computed_mixed_norm():
     x = np.array([[[1, 0.0], [1, 1.0], [1, 5.0]]], "float32")
     out = np.asarray(ops.convert_to_numpy(JetNorm("mixed")(x)))
     np.testing.assert_allclose(out[0, :, 1], [-1.2, -0.9, 0.3], rtol=1e-6)
+
+
+def test_masked_batch_normalization_harness(node_features, tmp_path):
+    from grapa.layers import MaskedBatchNormalization
+
+    run_layer_test(MaskedBatchNormalization, {"momentum": 0.9}, node_features, tmp_path)
+
+
+def test_masked_batch_normalization_uses_real_nodes_only(node_features):
+    from grapa.layers import MaskedBatchNormalization
+
+    layer = MaskedBatchNormalization(epsilon=1e-6)
+    out = np.asarray(ops.convert_to_numpy(layer(node_features, training=True)))
+    real = np.any(node_features != 0, axis=-1)
+    values = node_features[real]
+    expected = (values - values.mean(0)) / np.sqrt(values.var(0) + 1e-6)
+    np.testing.assert_allclose(out[real], expected, rtol=1e-4, atol=1e-4)
+    np.testing.assert_array_equal(out[~real], 0)

@@ -1,0 +1,288 @@
+"""Jet autoencoders: the `GraphAutoencoder` model and builders for the thesis's presets.
+
+Klüttermann 2021, sec. 4.4 (model setup), 7.4.2 (16 nodes), 5.1.3 (dense comparison).
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+from keras import ops
+
+from grapa import layers as gl
+from grapa import losses
+
+# Per-preset architecture (SPEC §3). `compression[s]` nodes merge into one at stage s,
+# `units[s]` features per node after it; the last is the latent size on one node.
+PRESETS = {
+    "jets4": dict(n_nodes=4, graph="topk", k=4, compression=(4,), units=(9,)),
+    "jets9": dict(n_nodes=9, graph="topk", k=4, compression=(3, 3), units=(12, 20)),
+    "jets16": dict(n_nodes=16, graph="fully_connected", k=None, compression=(4, 4), units=(16, 36)),
+}
+DEFAULTS = dict(
+    updates_per_stage=3,
+    activation="relu",
+    aggregation="mean",
+    edge_weights="gaussian",  # the metric learns only through gaussian edges
+    normalization=None,  # or "mixed" / "max" (JetNorm, thesis ch. 6)
+    loss="l2",
+    batch_norm=True,
+)
+TARGET_LAYER = "target"
+
+
+@keras.saving.register_keras_serializable(package="grapa")
+class GraphAutoencoder(keras.Model):
+    """A jet autoencoder that computes its own reconstruction target.
+
+    Input: raw constituent 4-vectors `(batch, n, 4)`. The `encoder` (raw jets -> latent)
+    starts with the preprocessing (JetFeatures, SortNodes by lpt, optional JetNorm); the
+    output of its layer named `"target"` is what the `decoder` (latent -> `(batch, n, 4)`
+    features, sorted by lpt) must reproduce. So `model.fit(jets)` needs no labels, and a
+    saved model is self-contained (sec. 3.2).
+
+    Args:
+        encoder: `keras.Model` from jets `(batch, n, 4)` to the latent space, with a layer
+            named `"target"` giving the preprocessed features.
+        decoder: `keras.Model` from the latent space to `(batch, n, 4)` features.
+        reconstruction_loss: a name or config of `grapa.losses.get` (`"l2"`,
+            `"image_like"`, `{"name": "ln", "power": 0.5}`, `"chamfer"`).
+
+    Example:
+
+    >>> model = build_graph_autoencoder("jets4")
+    >>> model.compile(optimizer=keras.optimizers.Adam(0.003))
+    >>> model.fit(qcd_jets, validation_split=0.2, epochs=10)   # no labels
+    >>> scores = model.score(test_jets)                        # (n_jets,) losses
+    """
+
+    def __init__(self, encoder, decoder, reconstruction_loss="l2", **kwargs):
+        super().__init__(**kwargs)
+        self.encoder = encoder
+        self.decoder = decoder
+        self.reconstruction_loss = reconstruction_loss
+        self._loss_function = losses.get(reconstruction_loss)
+        try:
+            target = encoder.get_layer(TARGET_LAYER).output
+        except ValueError as error:
+            raise ValueError(
+                "GraphAutoencoder's encoder needs a layer named 'target' whose output is "
+                "the preprocessed jet (what the decoder must reproduce); name the last "
+                "preprocessing layer name='target'."
+            ) from error
+        self.preprocessing = keras.Model(encoder.inputs, target, name="preprocessing")
+        self.built = True  # encoder and decoder come built; nothing is left to create
+
+    def call(self, jets, training=False):
+        return self.decoder(self.encoder(jets, training=training), training=training)
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        per_jet = self._loss_function(self.preprocessing(x), y_pred)
+        if sample_weight is not None:
+            per_jet = per_jet * ops.cast(sample_weight, per_jet.dtype)
+        loss = ops.mean(per_jet)
+        if self.losses:
+            loss = loss + ops.sum(self.losses)
+        return loss
+
+    # -- numpy conveniences -------------------------------------------------------------
+
+    def reconstruct(self, jets, batch_size=1000):
+        """`(target, output)`, both `(n_jets, n, 4)` numpy arrays in feature space."""
+        jets = _as_jets(jets, self.encoder.input_shape)
+        target = self.preprocessing.predict(jets, batch_size=batch_size, verbose=0)
+        return target, self.predict(jets, batch_size=batch_size, verbose=0)
+
+    def score(self, jets, batch_size=1000):
+        """Per-jet anomaly score `(n_jets,)`: the reconstruction loss of each jet."""
+        target, output = self.reconstruct(jets, batch_size)
+        return _numpy(self._loss_function(target, output)).astype(np.float64)
+
+    def feature_losses(self, jets, batch_size=1000):
+        """Per (node, feature) squared errors `(n_jets, n, 4)` (for AUC feature maps)."""
+        target, output = self.reconstruct(jets, batch_size)
+        return _numpy(losses.squared_errors(target, output))
+
+    def encode(self, jets, batch_size=1000):
+        """The latent representation of each jet, `(n_jets, *latent_shape)`."""
+        return self.encoder.predict(_as_jets(jets, self.encoder.input_shape),
+                                    batch_size=batch_size, verbose=0)
+
+    def get_config(self):
+        return {
+            "name": self.name,
+            "trainable": self.trainable,
+            "encoder": keras.saving.serialize_keras_object(self.encoder),
+            "decoder": keras.saving.serialize_keras_object(self.decoder),
+            "reconstruction_loss": self.reconstruction_loss,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        for part in ("encoder", "decoder"):
+            config[part] = keras.saving.deserialize_keras_object(config[part])
+        return cls(**config)
+
+
+def _numpy(tensor):
+    return np.asarray(ops.convert_to_numpy(tensor))
+
+
+def _as_jets(jets, input_shape):
+    jets = np.asarray(jets, dtype="float32")
+    expected = tuple(input_shape[1:])
+    if jets.ndim != 3 or jets.shape[1:] != expected:
+        raise ValueError(
+            f"expected jets of shape (n_jets, {expected[0]}, {expected[1]}) (constituent "
+            f"4-vectors E, px, py, pz), got {jets.shape}. Read them with "
+            f"grapa.data.read_jets(path, n_constituents={expected[0]})."
+        )
+    return jets
+
+
+def _preprocessing(jets, normalization):
+    """JetFeatures -> SortNodes(lpt) -> [JetNorm], the last layer named 'target'."""
+    steps = [gl.JetFeatures(name="jet_features"), gl.SortNodes(feature=3, name="sort_by_lpt")]
+    if normalization:
+        steps.append(gl.JetNorm(variant=normalization, name="jet_norm"))
+    x = jets
+    for i, layer in enumerate(steps):
+        if i == len(steps) - 1:
+            layer = type(layer).from_config({**layer.get_config(), "name": TARGET_LAYER})
+        x = layer(x)
+    return x
+
+
+def _graph(x, config, name):
+    if config["graph"] == "fully_connected":
+        return gl.FullyConnectedGraph(name=name)(x)
+    if config["graph"] == "topk":
+        return gl.TopKGraph(k=config["k"], edge_weights=config["edge_weights"], name=name)(x)
+    raise ValueError(f"graph must be 'topk' or 'fully_connected', got {config['graph']!r}.")
+
+
+def _updates(x, adjacency, units, config, stage, last_linear=False):
+    for i in range(config["updates_per_stage"]):
+        linear = last_linear and i == config["updates_per_stage"] - 1
+        x = gl.GraphUpdate(
+            units,
+            activation=None if linear else config["activation"],
+            aggregation=config["aggregation"],
+            name=f"{stage}_update_{i}",
+        )([x, adjacency])
+    return x
+
+
+def _check_config(config):
+    n, factors, units = config["n_nodes"], tuple(config["compression"]), tuple(config["units"])
+    if int(np.prod(factors)) != n:
+        raise ValueError(
+            f"compression factors {factors} must multiply to n_nodes={n} (all nodes are "
+            "compressed into one latent node), e.g. (4,) for 4 nodes or (4, 4) for 16."
+        )
+    if len(units) != len(factors):
+        raise ValueError(f"units {units} needs one entry per compression stage {factors}.")
+
+
+def resolve_config(preset, **overrides):
+    """The full architecture config of a preset with `overrides` applied."""
+    if preset not in PRESETS:
+        raise ValueError(f"Unknown preset {preset!r}: choose one of {sorted(PRESETS)}.")
+    config = {**DEFAULTS, **PRESETS[preset]}
+    unknown = set(overrides) - set(config)
+    if unknown:
+        raise ValueError(f"Unknown options {sorted(unknown)}; valid: {sorted(config)}.")
+    config.update(overrides)
+    _check_config(config)
+    return config
+
+
+def build_graph_autoencoder(preset="jets4", **overrides):
+    """The thesis's graph autoencoder for 4, 9 or 16 constituents (SPEC §3, T 4.4).
+
+    `jets (B, n, 4)` -> JetFeatures -> SortNodes(lpt) -> [JetNorm] -> batch norm ->
+    graph -> 3 x GraphUpdate -> Compress(c1) -> [graph -> 3 x GraphUpdate -> Compress(c2)]
+    = latent `(B, 1, L)` -> Decompress(c2) -> 3 x GraphUpdate -> [Decompress(c1) ->
+    3 x GraphUpdate] -> CutFeatures(4) -> SortNodes(lpt).
+
+    | preset | nodes | graph | compression | latent |
+    |---|---|---|---|---|
+    | jets4 | 4 | topK k=4 (gaussian edges: the metric learns) | 4 -> 1 | 9 |
+    | jets9 | 9 | topK k=4, learnable metric | 9 -> 3 -> 1 | 20 |
+    | jets16 | 16 | fixed fully connected (T 7.4.2: fewer NaNs) | 16 -> 4 -> 1 | 36 |
+
+    The decoder works at the latent width throughout; its last update is linear so it
+    can output negative angles.
+
+    Args:
+        preset: `"jets4"`, `"jets9"` or `"jets16"`.
+        **overrides: any of `n_nodes`, `graph` (`"topk"`/`"fully_connected"`), `k`,
+            `edge_weights`, `compression`, `units`, `updates_per_stage`, `activation`,
+            `aggregation`, `normalization` (None, `"max"`, `"mixed"`), `loss`,
+            `batch_norm`.
+
+    Returns:
+        an uncompiled `GraphAutoencoder`; compile it with an optimizer only.
+    """
+    config = resolve_config(preset, **overrides)
+    n = config["n_nodes"]
+    jets = keras.Input(shape=(n, 4), name="jets")
+    x = _preprocessing(jets, config["normalization"])
+    if config["batch_norm"]:
+        x = gl.MaskedBatchNormalization(name="batch_norm")(x)
+    for s, (factor, units) in enumerate(zip(config["compression"], config["units"])):
+        adjacency = _graph(x, config, name=f"encoder_{s}_graph")
+        x = _updates(x, adjacency, x.shape[-1], config, stage=f"encoder_{s}")
+        x = gl.Compress(factor=factor, units=units, name=f"encoder_{s}_compress")(x)
+    encoder = keras.Model(jets, x, name="encoder")
+
+    width = config["units"][-1]
+    latent = keras.Input(shape=tuple(x.shape[1:]), name="latent")
+    y, adjacency = latent, None
+    stages = list(reversed(config["compression"]))
+    for s, factor in enumerate(stages):
+        decompress = gl.Decompress(factor=factor, units=width, name=f"decoder_{s}_decompress")
+        y, adjacency = decompress(y if adjacency is None else [y, adjacency])
+        y = _updates(y, adjacency, width, config, stage=f"decoder_{s}",
+                     last_linear=s == len(stages) - 1)
+    y = gl.CutFeatures(4, name="cut_features")(y)
+    y = gl.SortNodes(feature=3, name="sort_output_by_lpt")(y)
+    decoder = keras.Model(latent, y, name="decoder")
+    return GraphAutoencoder(encoder, decoder, reconstruction_loss=config["loss"], name=preset)
+
+
+def build_dense_autoencoder(preset="jets4", hidden=(32, 16), **overrides):
+    """A dense (non-graph) autoencoder with the same interface (T 5.1.3's comparison).
+
+    The same preprocessing and target as `build_graph_autoencoder`; the flattened
+    features go through bias-free dense layers to a latent vector of the preset's latent
+    size and back, and the output is sorted by lpt.
+
+    Args:
+        preset: sets `n_nodes` and the latent size (`units[-1]`).
+        hidden: widths of the encoder's hidden layers (mirrored in the decoder).
+        **overrides: `n_nodes`, `units`, `activation`, `normalization`, `loss`, `batch_norm`.
+    """
+    config = resolve_config(preset, **overrides)
+    n, latent_size = config["n_nodes"], config["units"][-1]
+    jets = keras.Input(shape=(n, 4), name="jets")
+    x = _preprocessing(jets, config["normalization"])
+    if config["batch_norm"]:
+        x = gl.MaskedBatchNormalization(name="batch_norm")(x)
+    x = keras.layers.Flatten(name="flatten")(x)
+    for i, units in enumerate(hidden):
+        x = keras.layers.Dense(units, config["activation"], use_bias=False, name=f"encoder_dense_{i}")(x)
+    x = keras.layers.Dense(latent_size, use_bias=False, name="encoder_latent")(x)
+    encoder = keras.Model(jets, x, name="encoder")
+
+    latent = keras.Input(shape=(latent_size,), name="latent")
+    y = latent
+    for i, units in enumerate(reversed(hidden)):
+        y = keras.layers.Dense(units, config["activation"], use_bias=False, name=f"decoder_dense_{i}")(y)
+    y = keras.layers.Dense(n * 4, use_bias=False, name="decoder_output")(y)
+    y = keras.layers.Reshape((n, 4), name="to_nodes")(y)
+    y = gl.SortNodes(feature=3, name="sort_output_by_lpt")(y)
+    decoder = keras.Model(latent, y, name="decoder")
+    return GraphAutoencoder(encoder, decoder, reconstruction_loss=config["loss"],
+                            name=f"dense_{preset}")

@@ -1,0 +1,146 @@
+"""Training a jet autoencoder with the thesis's recipe (Klüttermann 2021, sec. 4.4).
+
+`train` reads (or takes) background jets, builds a preset, fits it with Adam 0.003,
+batch 100, at least `min_epochs` epochs then early stopping with `patience` (restoring
+the best weights), stops on NaN and checks every weight after training, and writes
+`model.keras`, `history.csv` and `config.json` into `out`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from grapa.callbacks import recipe_callbacks
+from grapa.models.autoencoder import GraphAutoencoder, build_graph_autoencoder, resolve_config
+
+RECIPE = dict(
+    learning_rate=0.003, batch_size=100, min_epochs=500, patience=100, max_epochs=10_000,
+    n_train=50_000, validation_split=0.2,
+)
+
+
+def load_background(data, n_constituents, n_jets=None, label=0):
+    """Background jets from an array or a top-tagging file.
+
+    Args:
+        data: `(n_jets, n, 4)` array, or a path to a top-tagging HDF5 file.
+        n_constituents: constituents per jet the model takes.
+        n_jets: keep at most this many jets (the first ones).
+        label: with a file that has `is_signal_new`, keep only jets with this label
+            (0 = QCD, the thesis's background); None keeps all.
+
+    Returns:
+        float32 array `(n_jets, n_constituents, 4)`.
+    """
+    if isinstance(data, (str, os.PathLike)):
+        from grapa.data import read_jets
+
+        jets, labels = read_jets(data, n_constituents=n_constituents)
+        if labels is not None and label is not None:
+            jets = jets[np.asarray(labels) == label]
+            if len(jets) == 0:
+                raise ValueError(
+                    f"{data} holds no jets with is_signal_new == {label}; pass label=None "
+                    "to train on every jet, or another file."
+                )
+    else:
+        jets = np.asarray(data, dtype="float32")
+        if jets.ndim != 3 or jets.shape[1:] != (n_constituents, 4):
+            raise ValueError(
+                f"expected background jets of shape (n_jets, {n_constituents}, 4), got "
+                f"{jets.shape}; slice or read them with n_constituents={n_constituents}."
+            )
+    return jets if n_jets is None else jets[:n_jets]
+
+
+def train(
+    model="jets4",
+    data=None,
+    *,
+    out=None,
+    n_train=RECIPE["n_train"],
+    max_epochs=RECIPE["max_epochs"],
+    min_epochs=RECIPE["min_epochs"],
+    patience=RECIPE["patience"],
+    batch_size=RECIPE["batch_size"],
+    learning_rate=RECIPE["learning_rate"],
+    validation_split=RECIPE["validation_split"],
+    label=0,
+    seed=0,
+    resume=True,
+    verbose="auto",
+    **overrides,
+):
+    """Train a jet autoencoder on background jets with the thesis's recipe.
+
+    Defaults are the thesis's (SPEC §3): Adam 0.003, batch 100, at least 500 epochs
+    then patience 100 on `val_loss`, best weights restored, 50k training jets. Shorten
+    with `min_epochs`, `patience`, `max_epochs`, `n_train`.
+
+    Args:
+        model: a preset name (`"jets4"`, `"jets9"`, `"jets16"`) or a `GraphAutoencoder`.
+        data: background jets `(n_jets, n, 4)` or a top-tagging file path.
+        out: directory for `model.keras`, `history.csv`, `config.json` and the resume
+            backup; None trains in memory only (no resume).
+        n_train: jets used (the last `validation_split` of them validate).
+        max_epochs: upper bound on epochs.
+        min_epochs: never stop earlier than this.
+        patience: epochs without `val_loss` improvement before stopping.
+        batch_size: jets per step.
+        learning_rate: Adam's learning rate.
+        validation_split: fraction of the `n_train` jets used for validation.
+        label: with a file, train on jets with this `is_signal_new` (None: all).
+        seed: seeds weights and shuffling (`keras.utils.set_random_seed`).
+        resume: continue an interrupted run found in `out` (Keras `BackupAndRestore`).
+        verbose: Keras progress bar setting.
+        **overrides: architecture options of `build_graph_autoencoder`.
+
+    Returns:
+        `(model, history)`: the trained `GraphAutoencoder` (best weights) and a dict of
+        per-epoch logs.
+    """
+    keras.utils.set_random_seed(seed)
+    if isinstance(model, GraphAutoencoder):
+        if overrides:
+            raise ValueError("architecture overrides apply to presets only, not to a built model.")
+        preset, architecture = None, None
+    else:
+        preset, architecture = model, resolve_config(model, **overrides)
+        model = build_graph_autoencoder(model, **overrides)
+    n_nodes = model.encoder.input_shape[1]
+    jets = load_background(data, n_nodes, n_train, label)
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate))
+
+    callbacks = recipe_callbacks(out, min_epochs, patience, resume)
+    start = time.perf_counter()
+    fit = model.fit(
+        jets, epochs=max_epochs, batch_size=batch_size, validation_split=validation_split,
+        callbacks=callbacks, verbose=verbose,
+    )
+    seconds = time.perf_counter() - start
+    history = {k: [float(v) for v in values] for k, values in fit.history.items()}
+    if out:
+        _write_run(out, model, history, dict(
+            preset=preset, architecture=architecture, data=str(data) if isinstance(data, (str, os.PathLike)) else "array",
+            n_jets=int(len(jets)), n_train=n_train, max_epochs=max_epochs, min_epochs=min_epochs,
+            patience=patience, batch_size=batch_size, learning_rate=learning_rate,
+            validation_split=validation_split, label=label, seed=seed,
+            backend=keras.backend.backend(), train_seconds=round(seconds, 2),
+            epochs_run=len(history.get("loss", [])),
+            best_val_loss=min(history["val_loss"]) if history.get("val_loss") else None,
+        ))
+    return model, history
+
+
+def _write_run(out, model, history, config):
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    model.save(out / "model.keras")
+    # history.csv was written epoch by epoch by CSVLogger (resumed runs append to it).
+    (out / "config.json").write_text(json.dumps(config, indent=2) + "\n")

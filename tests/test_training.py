@@ -1,0 +1,62 @@
+import json
+
+import keras
+import numpy as np
+import pandas as pd
+import pytest
+
+import grapa
+
+
+def test_train_writes_run_and_respects_min_epochs(sample_jets, tmp_path):
+    qcd = sample_jets[0][:500, :4]
+    model, history = grapa.train("jets4", qcd, out=tmp_path, n_train=500, max_epochs=6,
+                                 min_epochs=4, patience=1, verbose=0)
+    assert 4 <= len(history["loss"]) <= 6
+    csv = pd.read_csv(tmp_path / "history.csv")
+    assert list(csv["epoch"]) == list(range(len(history["loss"])))
+    config = json.loads((tmp_path / "config.json").read_text())
+    assert config["preset"] == "jets4" and config["n_jets"] == 500
+    assert config["epochs_run"] == len(history["loss"])
+    loaded = keras.saving.load_model(tmp_path / "model.keras")
+    np.testing.assert_array_equal(loaded.score(qcd[:20]), model.score(qcd[:20]))
+    assert not (tmp_path / "backup").exists()
+
+
+class Interrupt(keras.callbacks.Callback):
+    def __init__(self, at_epoch):
+        super().__init__()
+        self.at_epoch = at_epoch
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == self.at_epoch:
+            raise KeyboardInterrupt
+
+
+def test_resume_continues_from_the_saved_epoch(sample_jets, tmp_path, monkeypatch):
+    qcd = sample_jets[0][:300, :4]
+    from grapa import callbacks as grapa_callbacks
+
+    original = grapa_callbacks.recipe_callbacks
+    monkeypatch.setattr("grapa.training.recipe_callbacks",
+                        lambda *a, **k: original(*a, **k)[:-1] + [Interrupt(2)])
+    with pytest.raises(KeyboardInterrupt):
+        grapa.train("jets4", qcd, out=tmp_path, n_train=300, max_epochs=6, min_epochs=6,
+                    verbose=0)
+    assert len(pd.read_csv(tmp_path / "history.csv")) == 3  # epochs 0, 1, 2 finished
+    monkeypatch.setattr("grapa.training.recipe_callbacks", original)
+    _, history = grapa.train("jets4", qcd, out=tmp_path, n_train=300, max_epochs=6,
+                             min_epochs=6, verbose=0)
+    assert len(history["loss"]) == 3  # only epochs 3, 4, 5 ran again
+    assert list(pd.read_csv(tmp_path / "history.csv")["epoch"]) == [0, 1, 2, 3, 4, 5]
+
+
+def test_train_from_file_uses_background_label_only(tmp_path):
+    from grapa.data import read_jets, sample_path
+
+    model, _ = grapa.train("jets4", sample_path(), n_train=200, max_epochs=1, min_epochs=1,
+                           verbose=0)
+    _, labels = read_jets(sample_path(), n_constituents=4)
+    assert np.any(labels == 1)  # the file has top jets, which train() left out
+    with pytest.raises(ValueError, match="shape"):
+        grapa.train("jets4", np.zeros((10, 9, 4)), max_epochs=1, verbose=0)

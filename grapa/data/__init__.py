@@ -1,0 +1,51 @@
+"""Jet data: read, validate and stream the top-tagging format; simulate new jets.
+
+Everything here works on raw constituent 4-vectors ``(E, px, py, pz)``; preprocessing
+happens inside the models (SPEC sec. 1).
+"""
+
+from pathlib import Path
+
+from grapa.data.simulate import PROCESSES, simulate
+from grapa.data.splits import AnomalySplit, anomaly_split
+from grapa.data.toptagging import (
+    JetDataError,
+    JetSequence,
+    constituent_columns,
+    count_empty_jets,
+    describe_jets,
+    jet_observables,
+    read_jets,
+    write_jets,
+)
+
+SAMPLE_FILE = "toptagging_sample.h5"
+
+
+def sample_path() -> Path:
+    """Path of the sample shipped with grapa: QCD (label 0) and top (label 1) jets.
+
+    The file is in the top-tagging schema with the 30 leading constituents; how it was
+    made is recorded in ``grapa/data/samples/README.md``.
+
+    Returns:
+        The path of the HDF5 file, key ``"table"``.
+    """
+    return Path(__file__).parent / "samples" / SAMPLE_FILE
+
+
+__all__ = [
+    "AnomalySplit",
+    "anomaly_split",
+    "PROCESSES",
+    "JetDataError",
+    "JetSequence",
+    "constituent_columns",
+    "count_empty_jets",
+    "describe_jets",
+    "jet_observables",
+    "read_jets",
+    "sample_path",
+    "simulate",
+    "write_jets",
+]

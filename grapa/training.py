@@ -75,6 +75,7 @@ def train(
     seed=0,
     resume=True,
     verbose="auto",
+    callbacks=(),
     **overrides,
 ):
     """Train a jet autoencoder on background jets with the thesis's recipe.
@@ -99,6 +100,7 @@ def train(
         seed: seeds weights and shuffling (`keras.utils.set_random_seed`).
         resume: continue an interrupted run found in `out` (Keras `BackupAndRestore`).
         verbose: Keras progress bar setting.
+        callbacks: extra Keras callbacks, run before the recipe's.
         **overrides: architecture options of `build_graph_autoencoder`.
 
     Returns:
@@ -117,7 +119,7 @@ def train(
     jets = load_background(data, n_nodes, n_train, label)
     model.compile(optimizer=keras.optimizers.Adam(learning_rate))
 
-    callbacks = recipe_callbacks(out, min_epochs, patience, resume)
+    callbacks = list(callbacks) + recipe_callbacks(out, min_epochs, patience, resume)
     start = time.perf_counter()
     fit = model.fit(
         jets, epochs=max_epochs, batch_size=batch_size, validation_split=validation_split,

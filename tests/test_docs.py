@@ -9,7 +9,7 @@ import sys
 import pytest
 
 DOCS = pathlib.Path(__file__).resolve().parents[1] / "docs"
-EXECUTED = ["tutorials/layers.md"]
+EXECUTED = ["tutorials/layers.md", "tutorials/training.md", "data.md"]
 
 
 def python_blocks(page):

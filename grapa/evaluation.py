@@ -473,10 +473,23 @@ def _model_scores(model: ScoringModel, x, name: str) -> np.ndarray:
     return scores
 
 
+def _cross_table_row(model_factory, splits, trained_on):
+    """One row of a cross table: train on `trained_on`, AUC of every other test part."""
+    model = model_factory()
+    model.fit(splits[trained_on][0])
+    background = _model_scores(model, splits[trained_on][1], f"{trained_on!r}")
+    return {
+        scored: auc(background, _model_scores(model, test, f"{scored!r}"))
+        for scored, (_, test) in splits.items()
+        if scored != trained_on
+    }
+
+
 def cross_table(
     model_factory: Callable[[], ScoringModel],
     datasets: Mapping[str, Any],
     train_fraction: float = 0.5,
+    workers: int = 1,
 ) -> pd.DataFrame:
     """AUC of every ordered pair of datasets (Klüttermann 2021, sec. 8.3).
 
@@ -493,8 +506,10 @@ def cross_table(
 
     Args:
         model_factory: returns a fresh model with `fit(x)` and `score(x) -> (len(x),)`.
+            With `workers > 1` it must be picklable (a top-level class or function).
         datasets: name -> jets (anything sliceable with `len`), at least two.
         train_fraction: fraction of each dataset used for training.
+        workers: rows (one trained model each) computed in parallel processes.
 
     Returns:
         `pandas.DataFrame`, rows = trained on, columns = scored, indexed by the names.
@@ -503,16 +518,22 @@ def cross_table(
         raise ValueError(f"cross_table needs at least two datasets, got {len(datasets)}.")
     splits = {name: _split(data, train_fraction, name) for name, data in datasets.items()}
     names = list(splits)
+    if workers > 1:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        # "spawn": a forked JAX or TensorFlow runtime is not safe to use in the child.
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(min(workers, len(names)), mp_context=context) as pool:
+            rows = list(pool.map(_cross_table_row, [model_factory] * len(names),
+                                 [splits] * len(names), names))
+    else:
+        rows = [_cross_table_row(model_factory, splits, name) for name in names]
     table = pd.DataFrame(0.5, index=pd.Index(names, name="trained on"),
                          columns=pd.Index(names, name="scored"))
-    for trained_on in names:
-        model = model_factory()
-        model.fit(splits[trained_on][0])
-        background = _model_scores(model, splits[trained_on][1], f"{trained_on!r}")
-        for scored in names:
-            if scored != trained_on:
-                signal = _model_scores(model, splits[scored][1], f"{scored!r}")
-                table.loc[trained_on, scored] = auc(background, signal)
+    for trained_on, row in zip(names, rows):
+        for scored, value in row.items():
+            table.loc[trained_on, scored] = value
     return table
 
 

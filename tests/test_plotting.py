@@ -151,3 +151,19 @@ def test_plotting_leaves_pyplot_and_the_backend_alone(scores):
     plotting.plot_metric(np.ones(3))
     assert matplotlib.get_backend() == backend
     assert pyplot.get_fignums() == open_figures  # no pyplot-managed figure, no window
+
+
+def test_plot_cross_table_frames_non_invertible_pairs(tmp_path):
+    import pandas as pd
+
+    from grapa.plotting import plot_cross_table
+
+    names = ["qcd", "top", "gluon"]
+    table = pd.DataFrame([[0.5, 0.8, 0.6], [0.3, 0.5, 0.7], [0.55, 0.52, 0.5]],
+                         index=pd.Index(names, name="trained on"),
+                         columns=pd.Index(names, name="scored"))
+    figure = plot_cross_table(table, path=tmp_path / "cross.png")
+    assert (tmp_path / "cross.png").read_bytes().startswith(b"\x89PNG")
+    frames = [p for p in figure.axes[0].patches if not p.get_fill()]
+    assert len(frames) == 2  # qcd <-> top (0.3 < 0.5) is the only non-invertible pair
+    assert "1 non-invertible" in figure.axes[0].get_title()

@@ -9,7 +9,9 @@ import sys
 import pytest
 
 DOCS = pathlib.Path(__file__).resolve().parents[1] / "docs"
-EXECUTED = ["tutorials/layers.md", "tutorials/training.md", "data.md"]
+EXECUTED = [
+    "tutorials/layers.md", "tutorials/training.md", "data.md", "tutorials/oneoff.md",
+]
 
 
 def python_blocks(page):

@@ -4,6 +4,7 @@
 from grapa.layers.features import FEATURE_NAMES, JetFeatures, SortNodes
 from grapa.layers.graph import FullyConnectedGraph, TopKGraph
 from grapa.layers.norm import JetNorm, MaskedBatchNormalization
+from grapa.layers.oneoff import OneOff
 from grapa.layers.pooling import (
     Compress,
     CompressGraph,
@@ -26,6 +27,7 @@ __all__ = [
     "JetFeatures",
     "JetNorm",
     "MaskedBatchNormalization",
+    "OneOff",
     "PadFeatures",
     "ParamLikeDecompress",
     "SortNodes",

@@ -1,4 +1,4 @@
-"""grapa's models: graph autoencoders and oneoff (one-class) networks."""
+"""grapa's models: graph autoencoders, oneoff (one-class) networks and the mixed model."""
 
 from grapa.models.autoencoder import (
     PRESETS,
@@ -6,5 +6,27 @@ from grapa.models.autoencoder import (
     build_dense_autoencoder,
     build_graph_autoencoder,
 )
+from grapa.models.mixed import MixedModel, build_mixed_model
+from grapa.models.oneoff import (
+    MeanVarianceLoss,
+    OneOffEnsemble,
+    OneOffNetwork,
+    build_oneoff,
+    oneoff_loss,
+    random_negatives,
+)
 
-__all__ = ["PRESETS", "GraphAutoencoder", "build_dense_autoencoder", "build_graph_autoencoder"]
+__all__ = [
+    "PRESETS",
+    "GraphAutoencoder",
+    "MeanVarianceLoss",
+    "MixedModel",
+    "OneOffEnsemble",
+    "OneOffNetwork",
+    "build_dense_autoencoder",
+    "build_graph_autoencoder",
+    "build_mixed_model",
+    "build_oneoff",
+    "oneoff_loss",
+    "random_negatives",
+]

@@ -1,0 +1,521 @@
+"""Oneoff (one-class) networks and ensembles of them (Klüttermann 2021, ch. 7.1 and E).
+
+A oneoff network is trained on background only, to output 1 for every event; the
+distance of its output from the background's mean output is the anomaly score:
+
+```python
+model = build_oneoff(input_dim=64, hidden=(32, 16), outputs=4)
+model.fit(background, epochs=200)       # targets of ones are made internally
+scores = model.score(events)            # |mean_m(y) - mu|, higher = more anomalous
+model.save("oneoff.keras")              # mu travels with the model
+
+ensemble = OneOffEnsemble(n=25, seed=0, workers=2)
+ensemble.fit(background, epochs=200)
+scores = ensemble.score(events)         # sum over members of |mean_m(y_i) - mu_i|
+ensemble.save("ensemble.keras")
+```
+
+Two details decide whether the score works (T E.2.5):
+
+- **The biased mean.** Trained on `(y - 1)^2`, the network trades the distance of its
+  mean output from 1 against the width of its output distribution: with outputs
+  `a * i`, `i` of mean 1 and relative width `s`, the loss `(a - 1)^2 + a^2 s^2` is
+  smallest at `a = 1 / (1 + s^2) < 1`. Scoring with `|y - 1|` then calls background
+  events in the upper half of their peak *more* normal than the peak itself. grapa
+  therefore always scores with the **readjusted mean** `|mean_m(y) - mu|`, `mu` the
+  mean of `mean_m(y)` over the training background, stored in the model.
+- **The mean/variance loss** (`loss="mean_var"`): T writes it
+  `(mean(y) - 1)^2 + var(y)`, but by the bias-variance decomposition that *equals*
+  `mean((y - 1)^2)` and keeps the bias. grapa divides the variance by the second
+  moment, `(mean(y) - 1)^2 + var(y) / mean(y^2)`: the width term no longer depends on
+  the scale `a`, so its optimum is `mean(y) = 1` exactly, and what the network narrows
+  is the relative width `s`, the quantity that sets the AUC in T E.2.5.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor
+
+import keras
+import numpy as np
+from keras import ops
+
+from grapa.layers.oneoff import OneOff
+
+__all__ = [
+    "LOSSES",
+    "MeanVarianceLoss",
+    "OneOffEnsemble",
+    "OneOffNetwork",
+    "build_oneoff",
+    "oneoff_loss",
+    "random_negatives",
+]
+
+LOSSES = ("ones", "mean_var")
+# Member i of an ensemble seeds its kernels from seed + MEMBER_SEED_STRIDE * i (+ layer).
+MEMBER_SEED_STRIDE = 1000
+
+
+# ---------------------------------------------------------------------------------------
+# Losses
+# ---------------------------------------------------------------------------------------
+
+
+@keras.saving.register_keras_serializable(package="grapa")
+class MeanVarianceLoss(keras.losses.Loss):
+    r"""Mean-to-1 plus scale-free width: the oneoff loss without the biased mean.
+
+    Klüttermann 2021, appendix E.2.5. Over the events of a batch whose targets are 1
+    (background) and all their `m` outputs $y$:
+
+    $$
+    L_1 = (\operatorname{mean} y - 1)^2 + \frac{\operatorname{var} y}{\operatorname{mean} y^2},
+    \qquad L = f_1 L_1 + (1 - f_1) \operatorname{mean}_{\text{target } 0} y^2,
+    $$
+
+    with $f_1$ the fraction of outputs whose target is 1; events with target 0 (random
+    negatives, T 7.1.1) are pulled to 0 by the last term. T's literal
+    `(mean(y) - 1)^2 + var(y)` equals `mean((y - 1)^2)` and keeps the bias of E.2.5;
+    dividing the variance by the second moment makes the width term invariant under
+    $y \to a y$, so the minimum sits at $\operatorname{mean} y = 1$.
+
+    The value is one number per batch (a mean and a variance need the whole batch), so
+    `sample_weight` has no per-event effect; use batches of at least ~32 events.
+
+    Args:
+        epsilon: added to the second moment (an all-zero output gives width 0, not NaN).
+        name: the loss's name.
+        reduction: Keras loss reduction (the value is already a scalar).
+        dtype: Keras dtype of the computation.
+    """
+
+    def __init__(self, epsilon=1e-7, name="mean_var", reduction="sum_over_batch_size",
+                 dtype=None):
+        super().__init__(name=name, reduction=reduction, dtype=dtype)
+        self.epsilon = float(epsilon)
+
+    def call(self, y_true, y_pred):
+        y_pred = ops.convert_to_tensor(y_pred)
+        y_true = ops.cast(y_true, y_pred.dtype)
+        ones = ops.cast(y_true > 0.5, y_pred.dtype)
+        count = ops.sum(ops.ones_like(ones))
+        n_ones = ops.sum(ones)
+        safe_n = ops.maximum(n_ones, 1.0)
+        mean = ops.sum(ones * y_pred) / safe_n
+        second_moment = ops.sum(ones * ops.square(y_pred)) / safe_n
+        variance = ops.sum(ones * ops.square(y_pred - mean)) / safe_n
+        towards_one = ops.square(mean - 1.0) + variance / (second_moment + self.epsilon)
+        towards_zero = ops.sum((1.0 - ones) * ops.square(y_pred))
+        return (n_ones / count) * towards_one + towards_zero / count
+
+    def get_config(self):
+        return {**super().get_config(), "epsilon": self.epsilon}
+
+
+def oneoff_loss(loss):
+    """The Keras loss for `"ones"` (`(y - 1)^2`, i.e. mean squared error towards the
+    targets) or `"mean_var"` (`MeanVarianceLoss`); a Keras loss object passes through."""
+    if isinstance(loss, str):
+        if loss == "ones":
+            return keras.losses.MeanSquaredError(name="ones")
+        if loss == "mean_var":
+            return MeanVarianceLoss()
+        raise ValueError(f"oneoff loss must be one of {LOSSES} or a Keras loss, got {loss!r}.")
+    return loss
+
+
+# ---------------------------------------------------------------------------------------
+# Training data
+# ---------------------------------------------------------------------------------------
+
+
+def _features(x, input_dim=None, name="x"):
+    """`x` as a finite float32 array `(events, features)`, or a ValueError saying why not."""
+    array = np.asarray(x, dtype="float32")
+    if array.ndim != 2:
+        raise ValueError(
+            f"{name} must have shape (events, features), got {array.shape}. Flatten jets "
+            "or latent spaces first, e.g. x.reshape(len(x), -1)."
+        )
+    if input_dim is not None and array.shape[1] != input_dim:
+        raise ValueError(
+            f"{name} has {array.shape[1]} features but the oneoff network was built for "
+            f"input_dim={input_dim}."
+        )
+    if len(array) == 0:
+        raise ValueError(f"{name} is empty: pass at least one event.")
+    if not np.all(np.isfinite(array)):
+        raise ValueError(
+            f"{name} has {np.size(array) - np.isfinite(array).sum()} non-finite values; "
+            "drop or fix those events first (e.g. x[np.isfinite(x).all(axis=1)])."
+        )
+    return array
+
+
+def random_negatives(background, n=None, seed=None):
+    """Random events to train towards 0 (Klüttermann 2021, sec. 7.1.1, fn. 83).
+
+    Each feature is drawn independently from a Gaussian with the background's mean and
+    standard deviation of that feature, so the negatives share the background's
+    per-feature ranges but none of its correlations.
+
+    Args:
+        background: `(events, features)` training background.
+        n: number of negatives (default: as many as background events).
+        seed: seed of the numpy generator.
+
+    Returns:
+        `(n, features)` float32 array.
+    """
+    background = _features(background, name="background")
+    rng = np.random.default_rng(seed)
+    size = (len(background) if n is None else int(n), background.shape[1])
+    return rng.normal(background.mean(axis=0), background.std(axis=0), size).astype("float32")
+
+
+def _training_set(background, outputs, negatives, seed):
+    """Inputs and targets (ones for background, zeros for negatives), shuffled together
+    so that Keras's `validation_split` (the last events) sees both kinds."""
+    targets = np.ones((len(background), outputs), "float32")
+    if not negatives:
+        return background, targets
+    fake = random_negatives(background, seed=seed)
+    inputs = np.concatenate([background, fake])
+    targets = np.concatenate([targets, np.zeros((len(fake), outputs), "float32")])
+    order = np.random.default_rng(seed).permutation(len(inputs))
+    return inputs[order], targets[order]
+
+
+# ---------------------------------------------------------------------------------------
+# One network
+# ---------------------------------------------------------------------------------------
+
+
+@keras.saving.register_keras_serializable(package="grapa")
+class OneOffNetwork(keras.Model):
+    r"""A oneoff network with its readjusted-mean scorer (Klüttermann 2021, sec. 7.1, E.2.5).
+
+    `call(x)` gives the raw outputs `(batch, outputs)` of a `grapa.layers.OneOff` head;
+    `fit(background)` trains them towards 1 and then stores the readjusted mean
+
+    $$ \mu = \operatorname{mean}_\text{background}\, \operatorname{mean}_m\, y, $$
+
+    as the non-trainable weight `background_mean`, so that the score
+    $|\operatorname{mean}_m y - \mu|$ survives `save` / `keras.saving.load_model`.
+    Until `fit` or `readjust` sets it, $\mu = 1$ (T's plain $|y - 1|$).
+
+    Build one with `build_oneoff`, which also compiles it.
+
+    Args:
+        input_dim: number of input features.
+        hidden: widths of the hidden layers.
+        outputs: number of outputs `m`, all trained towards 1 (T fn. 80).
+        activation: activation between the kernels.
+        seed: seed of the kernel initializers (None: from Python's global `random`).
+        **kwargs: `keras.Model` arguments (`name`, ...).
+    """
+
+    def __init__(self, input_dim, hidden=(32, 16), outputs=4, activation="relu", seed=None,
+                 **kwargs):
+        super().__init__(**kwargs)
+        self.input_dim = int(input_dim)
+        self.head = OneOff(hidden=hidden, outputs=outputs, activation=activation, seed=seed,
+                           name="oneoff")
+        self.background_mean = self.add_weight(
+            name="background_mean", shape=(), initializer="ones", trainable=False
+        )
+        self.build((None, self.input_dim))
+
+    def build(self, input_shape):
+        if not self.head.built:
+            self.head.build(input_shape)
+
+    def call(self, x):
+        return self.head(x)
+
+    def fit(
+        self,
+        x=None,
+        y=None,
+        *,
+        random_negatives=False,
+        epochs=100,
+        batch_size=64,
+        validation_split=0.2,
+        patience=10,
+        callbacks=None,
+        verbose="auto",
+        seed=None,
+        **kwargs,
+    ):
+        """Train every output towards 1 on the background `x`, then readjust the mean.
+
+        Args:
+            x: `(events, input_dim)` background; no targets (they are all 1).
+            y: must be None.
+            random_negatives: also train towards 0 on as many Gaussian events with the
+                background's per-feature mean and std (T 7.1.1).
+            epochs: maximum number of epochs.
+            batch_size: events per step.
+            validation_split: fraction held out for early stopping (the last events).
+            patience: epochs without a better validation loss before stopping and
+                restoring the best weights; None trains all `epochs`.
+            callbacks: further Keras callbacks.
+            verbose: Keras verbosity.
+            seed: seed of the random negatives and their shuffling.
+            **kwargs: passed to `keras.Model.fit` (`shuffle`, `initial_epoch`, ...).
+
+        Returns:
+            The Keras `History`.
+        """
+        if y is not None:
+            raise ValueError(
+                "OneOffNetwork.fit takes background only: its targets are all 1. Pass the "
+                "background as x and leave y out (anomalies are never trained on)."
+            )
+        background = _features(x, self.input_dim)
+        if not self.compiled:
+            self.compile(optimizer=keras.optimizers.Adam(1e-3), loss=oneoff_loss("ones"))
+        inputs, targets = _training_set(
+            background, self.head.outputs, random_negatives, seed
+        )
+        callbacks = [*(callbacks or []), keras.callbacks.TerminateOnNaN()]
+        if patience is not None and validation_split:
+            callbacks.append(keras.callbacks.EarlyStopping(
+                monitor="val_loss", patience=patience, restore_best_weights=True
+            ))
+        history = super().fit(
+            inputs, targets, epochs=epochs, batch_size=batch_size,
+            validation_split=validation_split, callbacks=callbacks, verbose=verbose, **kwargs
+        )
+        self.readjust(background)
+        return history
+
+    def mean_output(self, x, batch_size=1024):
+        """`mean_m(y)` per event, `(events,)`."""
+        x = _features(x, self.input_dim)
+        return self.predict(x, batch_size=batch_size, verbose=0).mean(axis=-1)
+
+    def readjust(self, background, batch_size=1024):
+        """Set `background_mean` to the mean of `mean_m(y)` over `background`; returns it."""
+        mu = float(np.mean(self.mean_output(background, batch_size)))
+        self.background_mean.assign(mu)
+        return mu
+
+    def score(self, x, readjusted=True, batch_size=1024):
+        """Anomaly score per event, higher = more anomalous: `|mean_m(y) - mu|`, or
+        `|mean_m(y) - 1|` with `readjusted=False` (biased, T E.2.5)."""
+        reference = float(ops.convert_to_numpy(self.background_mean)) if readjusted else 1.0
+        return np.abs(self.mean_output(x, batch_size) - reference)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "input_dim": self.input_dim,
+            "hidden": list(self.head.hidden),
+            "outputs": self.head.outputs,
+            "activation": keras.activations.serialize(self.head.activation),
+            "seed": self.head.seed,
+        }
+
+
+def build_oneoff(input_dim, hidden=(32, 16), outputs=4, activation="relu", loss="ones",
+                 learning_rate=1e-3, seed=None, name=None):
+    """A compiled `OneOffNetwork`: `(batch, input_dim) -> (batch, outputs)`, no biases.
+
+    Klüttermann 2021, sec. 7.1. Call `fit(background)` on it (targets of ones are made
+    internally), then `score(events)`.
+
+    Args:
+        input_dim: number of input features (e.g. a flattened latent space).
+        hidden: widths of the bias-free hidden layers (relu).
+        outputs: number of outputs `m`, all trained towards 1 (T fn. 80: several train
+            better than one).
+        activation: activation between the kernels.
+        loss: `"ones"` (`(y - 1)^2`) or `"mean_var"` (`MeanVarianceLoss`, no biased mean),
+            or any Keras loss.
+        learning_rate: Adam's learning rate.
+        seed: seed of the kernel initializers.
+        name: the model's name.
+
+    Returns:
+        The compiled `OneOffNetwork`.
+    """
+    model = OneOffNetwork(input_dim, hidden=hidden, outputs=outputs, activation=activation,
+                          seed=seed, name=name)
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=oneoff_loss(loss))
+    return model
+
+
+# ---------------------------------------------------------------------------------------
+# Ensembles
+# ---------------------------------------------------------------------------------------
+
+
+def _train_member(member_config, loss, learning_rate, seed, background, fit_kwargs):
+    """Train one ensemble member from scratch; returns its weights (mu included) and
+    history. Runs in the calling process or in a spawned worker: same code, same result."""
+    keras.utils.set_random_seed(seed)
+    member = build_oneoff(**member_config, loss=loss, learning_rate=learning_rate)
+    history = member.fit(background, seed=seed, **fit_kwargs)
+    return member.get_weights(), history.history
+
+
+@contextlib.contextmanager
+def _backend_for_children():
+    """Spawned workers read KERAS_BACKEND at import: give them the parent's backend."""
+    previous = os.environ.get("KERAS_BACKEND")
+    os.environ["KERAS_BACKEND"] = keras.backend.backend()
+    try:
+        yield
+    finally:
+        if previous is None:
+            del os.environ["KERAS_BACKEND"]
+        else:
+            os.environ["KERAS_BACKEND"] = previous
+
+
+@keras.saving.register_keras_serializable(package="grapa")
+class OneOffEnsemble(keras.Model):
+    r"""`n` independently initialized and trained oneoffs, scores summed (T E.3.1).
+
+    Klüttermann 2021, appendix E.3.1: retrained oneoffs do not predict the same thing
+    (correlation about 0.6), and since every member reaches a similar quality the
+    c addition of sec. 5.1.4 needs no weights (c = 1):
+
+    $$ s(x) = \sum_{i=1}^{n} \big|\operatorname{mean}_m y_i(x) - \mu_i\big| , $$
+
+    with $\mu_i$ member i's readjusted mean. T reached AUC 0.981 on MNIST 7-vs-rest
+    with 25 members (one member: 0.914).
+
+    Member i gets kernel seed `seed + 1000 i` and Keras's global seed
+    (`keras.utils.set_random_seed`) `seed + 1000 i` before its training, so results
+    are reproducible and independent of `workers`. Note that `fit` therefore leaves
+    the global seeds of Python, numpy and the backend set.
+
+    The ensemble is one Keras model: `ensemble.save("e.keras")` and
+    `OneOffEnsemble.load("e.keras")` (or `keras.saving.load_model`) round-trip every
+    member and its `mu`; `call(x)` gives the member scores `(batch, n)`.
+
+    Args:
+        n: number of members (T: 25).
+        input_dim: number of input features; None builds the members at the first `fit`.
+        hidden: hidden widths of every member.
+        outputs: outputs per member.
+        activation: activation between the kernels.
+        loss: `"ones"` or `"mean_var"` (see `build_oneoff`).
+        learning_rate: Adam's learning rate.
+        seed: base seed.
+        workers: processes training members in parallel (spawned; each imports Keras
+            afresh and returns its weights); 1 trains in sequence in this process. A
+            script that uses `workers > 1` needs the `if __name__ == "__main__":` guard
+            of `multiprocessing`'s spawn start method.
+        **kwargs: `keras.Model` arguments (`name`, ...).
+    """
+
+    def __init__(self, n=25, input_dim=None, hidden=(32, 16), outputs=4, activation="relu",
+                 loss="ones", learning_rate=1e-3, seed=0, workers=1, **kwargs):
+        super().__init__(**kwargs)
+        if int(n) < 1 or int(workers) < 1:
+            raise ValueError(f"OneOffEnsemble needs n >= 1 and workers >= 1, got {n}, {workers}.")
+        if loss not in LOSSES:
+            raise ValueError(f"OneOffEnsemble loss must be one of {LOSSES}, got {loss!r}.")
+        self.n = int(n)
+        self.input_dim = None if input_dim is None else int(input_dim)
+        self.hidden = tuple(int(units) for units in hidden)
+        self.outputs_per_event = int(outputs)
+        self.activation = keras.activations.serialize(keras.activations.get(activation))
+        self.loss_name = loss
+        self.learning_rate = float(learning_rate)
+        self.seed = int(seed)
+        self.workers = int(workers)
+        self.histories = []
+        if self.input_dim is not None:
+            self.build((None, self.input_dim))
+
+    def member_seed(self, index):
+        return self.seed + MEMBER_SEED_STRIDE * index
+
+    def _member_config(self, index):
+        return dict(input_dim=self.input_dim, hidden=self.hidden, outputs=self.outputs_per_event,
+                    activation=self.activation, seed=self.member_seed(index))
+
+    def build(self, input_shape):
+        if getattr(self, "members", None):
+            return
+        self.input_dim = int(input_shape[-1])
+        self.members = [
+            OneOffNetwork(**self._member_config(index), name=f"member_{index}")
+            for index in range(self.n)
+        ]
+
+    def call(self, x):
+        scores = [
+            ops.abs(ops.mean(member(x), axis=-1) - member.background_mean)
+            for member in self.members
+        ]
+        return ops.stack(scores, axis=-1)
+
+    def fit(self, x=None, *, epochs=100, batch_size=64, validation_split=0.2, patience=10,
+            random_negatives=False, verbose=0):
+        """Train every member on the background `x` (see `OneOffNetwork.fit`); returns self.
+
+        `self.histories` holds each member's `History.history` dict afterwards.
+        """
+        background = _features(x, self.input_dim)
+        if not self.built:
+            self.build((None, background.shape[1]))
+        fit_kwargs = dict(epochs=epochs, batch_size=batch_size, validation_split=validation_split,
+                          patience=patience, random_negatives=random_negatives, verbose=verbose)
+        tasks = [
+            (self._member_config(i), self.loss_name, self.learning_rate, self.member_seed(i),
+             background, fit_kwargs)
+            for i in range(self.n)
+        ]
+        if self.workers == 1:
+            results = [_train_member(*task) for task in tasks]
+        else:
+            context = multiprocessing.get_context("spawn")
+            with _backend_for_children(), ProcessPoolExecutor(
+                min(self.workers, self.n), mp_context=context
+            ) as pool:
+                results = list(pool.map(_train_member, *zip(*tasks)))
+        for member, (weights, _) in zip(self.members, results):
+            member.set_weights(weights)
+        self.histories = [history for _, history in results]
+        return self
+
+    def member_scores(self, x, batch_size=1024):
+        """Each member's readjusted-mean score `|mean_m(y_i) - mu_i|`, `(events, n)`."""
+        x = _features(x, self.input_dim)
+        return self.predict(x, batch_size=batch_size, verbose=0)
+
+    def score(self, x, batch_size=1024):
+        """Ensemble anomaly score per event (sum of the member scores, c = 1), `(events,)`."""
+        return self.member_scores(x, batch_size).sum(axis=-1)
+
+    @classmethod
+    def load(cls, path):
+        """Load an ensemble written by `save` (`keras.saving.load_model`, safe mode)."""
+        model = keras.saving.load_model(path, safe_mode=True)
+        if not isinstance(model, cls):
+            raise TypeError(f"{path} holds a {type(model).__name__}, not a {cls.__name__}.")
+        return model
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "n": self.n,
+            "input_dim": self.input_dim,
+            "hidden": list(self.hidden),
+            "outputs": self.outputs_per_event,
+            "activation": self.activation,
+            "loss": self.loss_name,
+            "learning_rate": self.learning_rate,
+            "seed": self.seed,
+            "workers": self.workers,
+        }

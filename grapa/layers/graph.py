@@ -87,6 +87,7 @@ class TopKGraph(keras.layers.Layer):
         )
 
     def call(self, x):
+        x = ops.cast(x, self.compute_dtype)  # numpy * a traced metric would fail under jax.grad
         real = node_mask(x)
         candidates = pair_mask(real)
         if not self.self_loops:

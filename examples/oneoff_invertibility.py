@@ -34,7 +34,7 @@ N_NODES = 4
 N_JETS = 2800  # per dataset: half trains, half tests (the sample has 2,800 top jets)
 EPOCHS = 100  # autoencoders: at least this many, then patience EPOCHS // 5
 N_ONEOFFS = 25
-ONEOFF_EPOCHS = 100
+ONEOFF_EPOCHS = 200
 SCORERS = ("angular", "autoencoder", "normalized", "mixed")
 QUICK = dict(epochs=2, n_oneoffs=2, oneoff_epochs=2, n_jets=600)
 

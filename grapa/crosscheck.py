@@ -32,7 +32,8 @@ class ModelFactory:
     preset: str = "jets4"
     epochs: int = 100
     n_oneoffs: int = 25
-    oneoff_epochs: int = 100
+    oneoff_epochs: int = 200
+    random_negatives: bool = False
     seed: int = 0
 
     def __post_init__(self):
@@ -76,14 +77,17 @@ class _Autoencoder:
 
 class _Mixed:
     def __init__(self, factory):
+        import keras
+
         from grapa.models.mixed import build_mixed_model
 
         self.factory = factory
+        keras.utils.set_random_seed(factory.seed)  # the autoencoder's initial weights
         self.model = build_mixed_model(factory.preset, n=factory.n_oneoffs, seed=factory.seed)
 
     def fit(self, jets):
         self.model.fit(jets, oneoff_epochs=self.factory.oneoff_epochs, seed=self.factory.seed,
-                       **self.factory.schedule())
+                       random_negatives=self.factory.random_negatives, **self.factory.schedule())
 
     def score(self, jets):
         return self.model.score(jets)

@@ -65,7 +65,7 @@ class MixedModel(keras.Model):
         latent = self.autoencoder.encode(jets, batch_size=batch_size)
         return latent.reshape(len(latent), -1)
 
-    def fit(self, jets, *, oneoff_epochs=100, oneoff_batch_size=64, oneoff_patience=10,
+    def fit(self, jets, *, oneoff_epochs=200, oneoff_batch_size=64, oneoff_patience=20,
             random_negatives=False, seed=0, verbose=0, **schedule):
         """Train the autoencoder on `jets`, then the ensemble on their latent vectors.
 

@@ -292,6 +292,8 @@ def _add_crosscheck(subparsers) -> None:
     parser.add_argument("--epochs", type=int, default=100,
                         help="autoencoder: at least this many epochs, then patience epochs/5")
     parser.add_argument("--oneoffs", type=int, default=25, help="oneoffs in each ensemble")
+    parser.add_argument("--oneoff-epochs", type=int, default=200,
+                        help="most epochs of each oneoff (early stopping, patience 20)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workers", type=int, default=1, help="rows trained in parallel")
     parser.set_defaults(func=_run_crosscheck)
@@ -303,7 +305,8 @@ def _run_crosscheck(args) -> int:
     from grapa.crosscheck import ModelFactory, crosscheck
 
     factory = ModelFactory(kind=args.model, preset=args.preset, epochs=args.epochs,
-                           n_oneoffs=args.oneoffs, seed=args.seed)
+                           n_oneoffs=args.oneoffs, oneoff_epochs=args.oneoff_epochs,
+                           seed=args.seed)
     try:
         table = crosscheck(args.data, args.out, factory, n_jets=args.jets, workers=args.workers)
     except (FileNotFoundError, ValueError) as error:

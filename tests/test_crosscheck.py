@@ -39,7 +39,7 @@ def test_angular_crosscheck_writes_table_json_md_and_png(tiny_sets, tmp_path):
 
 def test_mixed_crosscheck_from_the_command_line(tiny_sets, tmp_path, capsys):
     code = main(["crosscheck", *map(str, tiny_sets), "--model", "mixed", "--out", str(tmp_path),
-                 "--epochs", "2", "--oneoffs", "2", "--jets", "80"])
+                 "--epochs", "2", "--oneoffs", "2", "--oneoff-epochs", "3", "--jets", "80"])
     assert code == 0
     result = json.loads((tmp_path / "crosscheck.json").read_text())
     assert result["model"] == "mixed" and result["n_jets"] == {"qcd": 80, "top": 80, "gluon": 80}

@@ -12,6 +12,9 @@ import sys
 
 def main(argv=None):
     os.environ.setdefault("KERAS_BACKEND", "jax")
+    # Keras imports TensorFlow for its data adapters even on JAX; keep its C++ INFO
+    # lines (CPU features, missing CUDA) out of the command's output.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
     from grapa.cli import main as grapa_main
 
     return grapa_main(argv)

@@ -13,7 +13,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from grapa.models.autoencoder import GraphAutoencoder, build_graph_autoencoder
+from grapa.models.autoencoder import build_graph_autoencoder
 from grapa.models.oneoff import OneOffEnsemble
 
 AUTOENCODER_SCHEDULE = dict(min_epochs=500, patience=100, max_epochs=10_000,
@@ -129,8 +129,6 @@ def build_mixed_model(preset="jets4", normalization="mixed", n=25, hidden=(32, 1
         an untrained `MixedModel`.
     """
     autoencoder = build_graph_autoencoder(preset, normalization=normalization, **overrides)
-    if not isinstance(autoencoder, GraphAutoencoder):  # pragma: no cover - builder contract
-        raise TypeError("build_graph_autoencoder must return a GraphAutoencoder")
     latent_size = int(np.prod(autoencoder.encoder.output_shape[1:]))
     ensemble = OneOffEnsemble(n=n, input_dim=latent_size, hidden=hidden, outputs=outputs,
                               seed=seed, workers=workers, name="oneoff_ensemble")

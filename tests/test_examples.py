@@ -1,0 +1,26 @@
+"""Every example script runs with --quick (as keras-io examples shrink for CI)."""
+
+import os
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+EXAMPLES = pathlib.Path(__file__).resolve().parents[1] / "examples"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("script, expected", [
+    ("jets4.py", "jets4: AUC QCD vs top"),
+    ("jets9.py", "jets9: AUC QCD vs top"),
+    ("jets16.py", "jets16: AUC QCD vs top"),
+    ("oneoff_invertibility.py", "mixed"),
+    ("digits_oneoff.py", "IsolationForest"),
+])
+def test_example_runs_quick(script, expected, tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
+    result = subprocess.run([sys.executable, str(EXAMPLES / script), "--quick"], cwd=tmp_path,
+                            env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert expected in result.stdout

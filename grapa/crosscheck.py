@@ -140,11 +140,20 @@ def crosscheck(paths, out, factory=ModelFactory(), n_jets=None, n_constituents=N
         "n_jets": {name: int(len(jets)) for name, jets in datasets.items()},
     }, indent=2) + "\n")
     plotting.plot_cross_table(table, path=out / "crosscheck.png")
-    (out / "crosscheck.md").write_text(_markdown(table, pairs, factory))
+    n_test = min(len(jets) - len(jets) // 2 for jets in datasets.values())
+    (out / "crosscheck.md").write_text(_markdown(table, pairs, factory, n_test))
     return table
 
 
-def _markdown(table, pairs, factory):
+def _undecided_pairs(table, n_test):
+    """Pairs whose invertibility turns on an AUC within 2 standard errors of 0.5."""
+    sigma = evaluation.auc_standard_error(0.5, n_test, n_test)
+    names = list(table.index)
+    return [(a, b) for k, a in enumerate(names) for b in names[k + 1:]
+            if min(abs(table.loc[a, b] - 0.5), abs(table.loc[b, a] - 0.5)) < 2 * sigma], sigma
+
+
+def _markdown(table, pairs, factory, n_test):
     names = list(table.index)
     n_pairs = len(names) * (len(names) - 1) // 2
     lines = [
@@ -157,7 +166,7 @@ def _markdown(table, pairs, factory):
         "|---|" + "---|" * len(names),
     ]
     for row in names:
-        lines.append(f"| {row} | " + " | ".join(f"{table.loc[row, c]:.3f}" for c in names) + " |")
+        lines.append(f"| {row} | " + " | ".join(f"{table.loc[row, c]:.4f}" for c in names) + " |")
     lines += [
         "",
         f"Invertible pairs: {n_pairs - len(pairs)} of {n_pairs} "
@@ -165,5 +174,13 @@ def _markdown(table, pairs, factory):
     ]
     if pairs:
         lines.append("Not invertible: " + ", ".join(f"{a} <-> {b}" for a, b in pairs) + ".")
+    undecided, sigma = _undecided_pairs(table, n_test)
+    lines.append(
+        f"Statistical error of one AUC near 0.5: {sigma:.4f} ({n_test} test jets per set, "
+        "Hanley-McNeil). "
+        + ("Within 2 errors of 0.5, so not significant either way: "
+           + ", ".join(f"{a} <-> {b}" for a, b in undecided) + "." if undecided
+           else "Every pair is decided by more than 2 errors.")
+    )
     lines += ["", "![cross table](crosscheck.png)", ""]
     return "\n".join(lines)

@@ -32,6 +32,7 @@ __all__ = [
     "angular_distances",
     "angular_scores",
     "auc",
+    "auc_standard_error",
     "c_addition",
     "cross_table",
     "feature_auc_map",
@@ -139,6 +140,32 @@ def auc(background_scores, signal_scores) -> float:
     """
     labels, scores = _labelled(background_scores, signal_scores)
     return float(metrics.roc_auc_score(labels, scores))
+
+
+def auc_standard_error(auc_value: float, n_background: int, n_signal: int) -> float:
+    """Statistical uncertainty of an AUC (Hanley and McNeil 1982, eq. 2).
+
+    ```text
+    se^2 = (A(1-A) + (n_s - 1)(Q1 - A^2) + (n_b - 1)(Q2 - A^2)) / (n_s n_b)
+    Q1 = A / (2 - A),   Q2 = 2 A^2 / (1 + A)
+    ```
+
+    For 3,000 background and 3,000 signal jets at A = 0.5 it is 0.0075: invertibility
+    decided by AUCs closer than about twice that to 0.5 is not significant.
+
+    Args:
+        auc_value: the AUC A.
+        n_background: background jets scored.
+        n_signal: signal jets scored.
+
+    Returns:
+        the one-sigma standard error.
+    """
+    a = float(auc_value)
+    q1, q2 = a / (2 - a), 2 * a * a / (1 + a)
+    variance = (a * (1 - a) + (n_signal - 1) * (q1 - a * a)
+                + (n_background - 1) * (q2 - a * a)) / (n_signal * n_background)
+    return float(np.sqrt(max(variance, 0.0)))
 
 
 def rejection(background_scores, signal_scores, signal_efficiency: float = 0.3) -> float:

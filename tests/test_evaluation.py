@@ -398,3 +398,16 @@ def test_invertibility_input_errors():
 
     with pytest.raises(ValueError, match=r"model.score must return shape \(1000,\)"):
         invertibility(OneScore, _gaussian(0, 1, 0), _gaussian(1, 1, 1))
+
+
+def test_auc_standard_error_matches_the_spread_of_sampled_aucs():
+    from grapa.evaluation import auc_standard_error
+
+    rng = np.random.default_rng(0)
+    for shift in (0.0, 1.0):
+        aucs = [auc(rng.normal(size=150), rng.normal(shift, 1, size=100)) for _ in range(400)]
+        expected = auc_standard_error(np.mean(aucs), 150, 100)
+        assert np.std(aucs) == pytest.approx(expected, rel=0.15)
+    # At A = 0.5 with n = m: se^2 = (1/4 + 2 (n - 1) / 12) / n^2
+    n = 3000
+    assert auc_standard_error(0.5, n, n) == pytest.approx(np.sqrt((0.25 + (n - 1) / 6) / n**2))

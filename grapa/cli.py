@@ -117,6 +117,12 @@ def _run_inspect(args) -> int:
     return 0
 
 
+def _presets() -> list[str]:
+    from grapa.models import PRESETS
+
+    return sorted(PRESETS)
+
+
 def _data_error(command: str, error: Exception) -> int:
     """Print a data error's message (it names the fix) without a traceback."""
     print(f"grapa {command}: error: {error}", file=sys.stderr)
@@ -134,7 +140,7 @@ def _add_train(subparsers) -> None:
         "restored) and write model.keras, history.csv and config.json into --out. Rerunning "
         "an interrupted command resumes it.",
     )
-    parser.add_argument("--preset", default="jets4", choices=["jets4", "jets9", "jets16"])
+    parser.add_argument("--preset", default="jets4", choices=_presets())
     parser.add_argument("--data", required=True, help="top-tagging HDF5 file with background jets")
     parser.add_argument("--out", required=True, help="run directory")
     parser.add_argument("--n-train", type=int, default=RECIPE["n_train"],
@@ -284,9 +290,10 @@ def _add_crosscheck(subparsers) -> None:
         "a heat map marking non-invertible pairs.",
     )
     parser.add_argument("data", nargs="+", help="top-tagging files, one dataset each")
-    parser.add_argument("--model", choices=["mixed", "autoencoder", "normalized", "angular"],
-                        default="mixed")
-    parser.add_argument("--preset", choices=["jets4", "jets9", "jets16"], default="jets4")
+    from grapa.crosscheck import MODELS
+
+    parser.add_argument("--model", choices=MODELS, default="mixed")
+    parser.add_argument("--preset", choices=_presets(), default="jets4")
     parser.add_argument("--out", required=True, help="output directory")
     parser.add_argument("--jets", type=int, default=None, help="jets read per file (half train)")
     parser.add_argument("--epochs", type=int, default=100,

@@ -12,8 +12,9 @@ import json
 from pathlib import Path
 
 import numpy as np
+from keras import ops
 
-from grapa import evaluation, plotting
+from grapa import evaluation, losses, plotting
 from grapa.layers import TopKGraph
 
 REPORT_EVENT = 0  # the fixed background event whose reconstruction is drawn
@@ -32,8 +33,8 @@ def write_report(model, background, signal, out, history=None, model_name=None):
     """Score `background` and `signal` jets with `model` and write the report into `out`.
 
     Args:
-        model: a trained `GraphAutoencoder` (anything with `score`, `reconstruct`,
-            `feature_losses`).
+        model: a trained `GraphAutoencoder` (anything with `reconstruct` and
+            `score_reconstruction`).
         background: held-out background jets `(n_jets, n, 4)`.
         signal: signal jets `(n_jets, n, 4)`.
         out: the report directory (created).
@@ -46,7 +47,10 @@ def write_report(model, background, signal, out, history=None, model_name=None):
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    background_scores, signal_scores = model.score(background), model.score(signal)
+    # One pass of the model per set: scores, feature losses and images all come from it.
+    background_pair, signal_pair = model.reconstruct(background), model.reconstruct(signal)
+    background_scores = model.score_reconstruction(*background_pair)
+    signal_scores = model.score_reconstruction(*signal_pair)
     np.savez(out / "scores.npz", background=background_scores, signal=signal_scores)
     report = {
         "model": model_name or model.name,
@@ -55,9 +59,11 @@ def write_report(model, background, signal, out, history=None, model_name=None):
         "n_background": int(len(background_scores)),
         "n_signal": int(len(signal_scores)),
     }
-    auc_map = evaluation.feature_auc_map(model.feature_losses(background),
-                                         model.feature_losses(signal))
-    target, output = model.reconstruct(background[REPORT_EVENT : REPORT_EVENT + 1])
+    auc_map = evaluation.feature_auc_map(
+        ops.convert_to_numpy(losses.squared_errors(*background_pair)),
+        ops.convert_to_numpy(losses.squared_errors(*signal_pair)),
+    )
+    target, output = (part[REPORT_EVENT : REPORT_EVENT + 1] for part in background_pair)
     figures = {
         "roc.png": ("ROC curve", lambda p: plotting.plot_roc(background_scores, signal_scores, path=p)),
         "losses.png": ("Loss distributions", lambda p: plotting.plot_loss_distributions(

@@ -95,13 +95,15 @@ class GraphAutoencoder(keras.Model):
 
     def score(self, jets, batch_size=1000):
         """Per-jet anomaly score `(n_jets,)`: the reconstruction loss of each jet."""
-        target, output = self.reconstruct(jets, batch_size)
-        return _numpy(self._loss_function(target, output)).astype(np.float64)
+        return self.score_reconstruction(*self.reconstruct(jets, batch_size))
 
     def feature_losses(self, jets, batch_size=1000):
         """Per (node, feature) squared errors `(n_jets, n, 4)` (for AUC feature maps)."""
-        target, output = self.reconstruct(jets, batch_size)
-        return _numpy(losses.squared_errors(target, output))
+        return _numpy(losses.squared_errors(*self.reconstruct(jets, batch_size)))
+
+    def score_reconstruction(self, target, output):
+        """Per-jet scores `(n_jets,)` from `reconstruct`'s output, without predicting again."""
+        return _numpy(self._loss_function(target, output)).astype(np.float64)
 
     def encode(self, jets, batch_size=1000):
         """The latent representation of each jet, `(n_jets, *latent_shape)`."""
@@ -109,20 +111,26 @@ class GraphAutoencoder(keras.Model):
                                     batch_size=batch_size, verbose=0)
 
     def get_config(self):
-        return {
-            "name": self.name,
-            "trainable": self.trainable,
-            "encoder": keras.saving.serialize_keras_object(self.encoder),
-            "decoder": keras.saving.serialize_keras_object(self.decoder),
-            "reconstruction_loss": self.reconstruction_loss,
-        }
+        return {**serialize_parts(self, ("encoder", "decoder")),
+                "reconstruction_loss": self.reconstruction_loss}
 
     @classmethod
     def from_config(cls, config):
-        config = dict(config)
-        for part in ("encoder", "decoder"):
-            config[part] = keras.saving.deserialize_keras_object(config[part])
-        return cls(**config)
+        return cls(**deserialize_parts(config, ("encoder", "decoder")))
+
+
+def serialize_parts(model, parts):
+    """Config of a model made of sub-models: its name plus each part serialized."""
+    config = {"name": model.name, "trainable": model.trainable}
+    config.update({part: keras.saving.serialize_keras_object(getattr(model, part))
+                   for part in parts})
+    return config
+
+
+def deserialize_parts(config, parts):
+    """`config` with each of `parts` turned back into its Keras object."""
+    return {**config, **{part: keras.saving.deserialize_keras_object(config[part])
+                         for part in parts}}
 
 
 def _numpy(tensor):

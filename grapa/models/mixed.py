@@ -13,9 +13,14 @@ import keras
 import numpy as np
 from keras import ops
 
-from grapa.models.autoencoder import build_graph_autoencoder
+from grapa.models.autoencoder import (
+    build_graph_autoencoder,
+    deserialize_parts,
+    serialize_parts,
+)
 from grapa.models.oneoff import OneOffEnsemble
 
+_PARTS = ("autoencoder", "ensemble")
 AUTOENCODER_SCHEDULE = dict(min_epochs=500, patience=100, max_epochs=10_000,
                             batch_size=100, learning_rate=0.003, validation_split=0.2)
 
@@ -96,19 +101,11 @@ class MixedModel(keras.Model):
         return self.ensemble.score(self.latent(jets, batch_size), batch_size=batch_size)
 
     def get_config(self):
-        return {
-            "name": self.name,
-            "trainable": self.trainable,
-            "autoencoder": keras.saving.serialize_keras_object(self.autoencoder),
-            "ensemble": keras.saving.serialize_keras_object(self.ensemble),
-        }
+        return serialize_parts(self, _PARTS)
 
     @classmethod
     def from_config(cls, config):
-        config = dict(config)
-        for part in ("autoencoder", "ensemble"):
-            config[part] = keras.saving.deserialize_keras_object(config[part])
-        return cls(**config)
+        return cls(**deserialize_parts(config, _PARTS))
 
 
 def build_mixed_model(preset="jets4", normalization="mixed", n=25, hidden=(32, 16),

@@ -45,9 +45,8 @@ EPOCHS = 500  # at most; early stopping on the validation loss ends most runs be
 PATIENCE = 20
 BATCH_SIZE = 16
 VALIDATION_SPLIT = 0.2
-WORKERS = 2  # processes training ensemble members in parallel
 OCSVM_NU = 0.1
-QUICK = dict(members=3, epochs=30, workers=1)
+QUICK = dict(members=3, epochs=30)
 
 
 def digit_split(background_digit, train_fraction, seed):
@@ -65,8 +64,7 @@ def oneoff_aucs(train, background, signal, random_negatives, schedule, seed):
     """Train an ensemble; return the members' AUCs, the ensemble's AUC and the time."""
     start = time.time()
     ensemble = OneOffEnsemble(n=schedule["members"], hidden=HIDDEN, outputs=OUTPUTS,
-                              learning_rate=LEARNING_RATE, seed=seed,
-                              workers=schedule["workers"])
+                              learning_rate=LEARNING_RATE, seed=seed)
     ensemble.fit(train, epochs=schedule["epochs"], batch_size=BATCH_SIZE,
                  validation_split=VALIDATION_SPLIT, patience=PATIENCE,
                  random_negatives=random_negatives)
@@ -94,7 +92,7 @@ def main():
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
-    schedule = dict(members=MEMBERS, epochs=EPOCHS, workers=WORKERS)
+    schedule = dict(members=MEMBERS, epochs=EPOCHS)
     if args.quick:
         schedule.update(QUICK)
     keras.utils.set_random_seed(args.seed)

@@ -109,7 +109,7 @@ class MixedModel(keras.Model):
 
 
 def build_mixed_model(preset="jets4", normalization="mixed", n=25, hidden=(32, 16),
-                      outputs=4, seed=0, workers=1, **overrides):
+                      outputs=4, seed=0, **overrides):
     """A normalized graph autoencoder preset with a oneoff ensemble on its latent space.
 
     Args:
@@ -119,7 +119,6 @@ def build_mixed_model(preset="jets4", normalization="mixed", n=25, hidden=(32, 1
         hidden: hidden widths of every oneoff.
         outputs: outputs per oneoff.
         seed: the ensemble's base seed.
-        workers: processes training oneoffs in parallel.
         **overrides: more `build_graph_autoencoder` options.
 
     Returns:
@@ -128,5 +127,5 @@ def build_mixed_model(preset="jets4", normalization="mixed", n=25, hidden=(32, 1
     autoencoder = build_graph_autoencoder(preset, normalization=normalization, **overrides)
     latent_size = int(np.prod(autoencoder.encoder.output_shape[1:]))
     ensemble = OneOffEnsemble(n=n, input_dim=latent_size, hidden=hidden, outputs=outputs,
-                              seed=seed, workers=workers, name="oneoff_ensemble")
+                              seed=seed, name="oneoff_ensemble")
     return MixedModel(autoencoder, ensemble, name=f"mixed_{preset}")

@@ -239,14 +239,40 @@ def test_ensemble_rejects_bad_arguments():
         OneOffEnsemble(loss="mse")
 
 
-@pytest.mark.slow
-def test_parallel_workers_give_the_same_scores_as_sequential():
-    # Each member reseeds Keras, Python and numpy before it is built and trained, in this
-    # process or in a freshly spawned one, so the weights agree bit for bit on CPU.
+@pytest.mark.parametrize("loss, negatives", [("ones", False), ("mean_var", False),
+                                             ("ones", True)])
+def test_stacked_training_equals_training_each_member_alone(loss, negatives):
+    # The ensemble trains its members as one stacked model on the sum of their losses:
+    # member i's gradient and Adam update are those of member i alone, so with the same
+    # batches (no shuffling) its weights equal a separately trained OneOffNetwork's.
     train, background, _ = _one_class_task()
-    scores = {}
-    for workers in (1, 2):
-        ensemble = OneOffEnsemble(n=2, hidden=(8,), seed=3, workers=workers)
-        ensemble.fit(train, epochs=3)
-        scores[workers] = ensemble.member_scores(background)
-    np.testing.assert_array_equal(scores[2], scores[1])
+    ensemble = OneOffEnsemble(n=3, hidden=(8,), loss=loss, learning_rate=3e-3, seed=3)
+    ensemble.fit(train, epochs=4, batch_size=50, validation_split=0.0,
+                 random_negatives=negatives, shuffle=False)
+    for i, member in enumerate(ensemble.members):
+        alone = build_oneoff(2, hidden=(8,), loss=loss, learning_rate=3e-3,
+                             seed=ensemble.member_seed(i))
+        alone.fit(train, epochs=4, batch_size=50, validation_split=0.0,
+                  random_negatives=negatives, seed=ensemble.member_seed(i), shuffle=False)
+        for ours, reference in zip(member.get_weights(), alone.get_weights()):
+            np.testing.assert_allclose(ours, reference, rtol=2e-4, atol=1e-6)
+        np.testing.assert_allclose(ensemble.member_scores(background)[:, i],
+                                   alone.score(background), rtol=1e-3, atol=1e-5)
+
+
+def test_each_member_stops_early_on_its_own_and_keeps_its_best_epoch():
+    train, _, _ = _one_class_task()
+    patience, split = 3, 0.3
+    ensemble = OneOffEnsemble(n=4, hidden=(8,), learning_rate=3e-2, seed=0)
+    ensemble.fit(train, epochs=200, batch_size=32, validation_split=split, patience=patience)
+    validation = train[len(train) - int(len(train) * split):]
+    lengths = []
+    for member, history in zip(ensemble.members, ensemble.histories):
+        losses, best = history["val_loss"], history["best_epoch"]
+        assert best == int(np.argmin(losses))
+        assert len(losses) == best + 1 + patience  # stopped `patience` epochs after its best
+        lengths.append(len(losses))
+        # its best weights were restored: its validation loss is the best one recorded
+        outputs = member.predict(validation, verbose=0)
+        np.testing.assert_allclose(np.mean((outputs - 1.0) ** 2), losses[best], rtol=1e-4)
+    assert len(set(lengths)) > 1, lengths  # members stop at different epochs

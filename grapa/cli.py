@@ -301,6 +301,8 @@ def _add_crosscheck(subparsers) -> None:
     parser.add_argument("--oneoffs", type=int, default=25, help="oneoffs in each ensemble")
     parser.add_argument("--oneoff-epochs", type=int, default=200,
                         help="most epochs of each oneoff (early stopping, patience 20)")
+    parser.add_argument("--repeats", type=int, default=1,
+                        help="models per row (seeds seed, seed+1, ...), scaled scores added")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workers", type=int, default=1, help="rows trained in parallel")
     parser.set_defaults(func=_run_crosscheck)
@@ -313,7 +315,7 @@ def _run_crosscheck(args) -> int:
 
     factory = ModelFactory(kind=args.model, preset=args.preset, epochs=args.epochs,
                            n_oneoffs=args.oneoffs, oneoff_epochs=args.oneoff_epochs,
-                           seed=args.seed)
+                           seed=args.seed, repeats=args.repeats)
     try:
         table = crosscheck(args.data, args.out, factory, n_jets=args.jets, workers=args.workers)
     except (FileNotFoundError, ValueError) as error:

@@ -10,8 +10,10 @@ finds one direction and fails the other.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+
+import numpy as np
 
 from grapa import evaluation, plotting
 
@@ -35,18 +37,43 @@ class ModelFactory:
     oneoff_epochs: int = 200
     random_negatives: bool = False
     seed: int = 0
+    repeats: int = 1
 
     def __post_init__(self):
         if self.kind not in MODELS:
             raise ValueError(f"model must be one of {MODELS}, got {self.kind!r}.")
+        if self.repeats < 1:
+            raise ValueError(f"repeats must be at least 1, got {self.repeats}.")
 
     def schedule(self):
         return dict(min_epochs=self.epochs, patience=max(1, self.epochs // 5),
                     max_epochs=4 * self.epochs)
 
     def __call__(self):
+        if self.repeats > 1:
+            return _Repeated(self)
         return {"mixed": _Mixed, "autoencoder": _Autoencoder, "normalized": _Autoencoder,
                 "angular": _Angular}[self.kind](self)
+
+
+class _Repeated:
+    def __init__(self, factory):
+        self.models = [replace(factory, seed=factory.seed + k, repeats=1)()
+                       for k in range(factory.repeats)]
+
+    def fit(self, jets):
+        self.scales = []
+        for model in self.models:
+            model.fit(jets)
+            scale = float(np.mean(model.score(jets)))
+            if not scale > 0:
+                raise ValueError(
+                    f"a repeated model's mean training score is {scale}, so scores cannot be "
+                    "scaled to add them; train longer or use repeats=1.")
+            self.scales.append(scale)
+
+    def score(self, jets):
+        return sum(model.score(jets) / scale for model, scale in zip(self.models, self.scales))
 
 
 class _Angular:
@@ -157,7 +184,8 @@ def _markdown(table, pairs, factory, n_test):
     names = list(table.index)
     n_pairs = len(names) * (len(names) - 1) // 2
     lines = [
-        f"# Cross table: {factory.kind} model ({factory.preset})",
+        f"# Cross table: {factory.kind} model ({factory.preset}"
+        + (f", {factory.repeats} repeats" if factory.repeats > 1 else "") + ")",
         "",
         "Rows: the dataset a model was trained on; columns: the dataset scored as signal "
         "against the row's own test jets. AUC > 0.5: the column looks more anomalous.",

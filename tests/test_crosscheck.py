@@ -57,3 +57,23 @@ def test_crosscheck_needs_two_datasets(tiny_sets, tmp_path):
         crosscheck(tiny_sets[:1], tmp_path)
     with pytest.raises(ValueError, match="model must be"):
         ModelFactory(kind="svm")
+    with pytest.raises(ValueError, match="repeats must be"):
+        ModelFactory(repeats=0)
+
+
+def test_repeats_add_each_models_scores_scaled_by_its_training_mean(tiny_sets):
+    from grapa.data import read_jets
+
+    jets = read_jets(tiny_sets[0], n_constituents=4)[0]
+    train, test = jets[:60], jets[60:]
+    factory = ModelFactory(kind="autoencoder", epochs=2, seed=5, repeats=2)
+    repeated = factory()
+    repeated.fit(train)
+    expected = 0.0
+    for seed in (5, 6):  # seed, seed + 1
+        single = ModelFactory(kind="autoencoder", epochs=2, seed=seed)()
+        single.fit(train)
+        expected = expected + single.score(test) / np.mean(single.score(train))
+    np.testing.assert_allclose(repeated.score(test), expected, rtol=1e-4)
+    # scaled by their training means, each model's part averages 1 on the training jets
+    np.testing.assert_allclose(np.mean(repeated.score(train)), 2.0, rtol=1e-5)

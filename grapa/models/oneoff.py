@@ -375,9 +375,9 @@ class _StackedOneOffs(keras.Model):
             x = ops.einsum("bni,nio->bno", self.activation(x), kernel)
         return x
 
-    def member_kernels(self, index):
-        """Member `index`'s kernels as numpy arrays."""
-        return [ops.convert_to_numpy(kernel)[index] for kernel in self.stacked]
+    def kernel_arrays(self):
+        """The stacked kernels as numpy arrays, `[(n, in, out), ...]`."""
+        return [ops.convert_to_numpy(kernel) for kernel in self.stacked]
 
 
 def _summed_member_losses(loss, n):
@@ -411,18 +411,21 @@ class _MemberEarlyStopping(keras.callbacks.Callback):
         self.wait = np.zeros(self.n, int)
         self.done = np.zeros(self.n, bool)
         self.best_epoch = np.zeros(self.n, int)
-        self.best_kernels = [self.model.member_kernels(i) for i in range(self.n)]
+        initial = self.model.kernel_arrays()
+        self.best_kernels = [[kernel[i] for kernel in initial] for i in range(self.n)]
         self.val_losses = [[] for _ in range(self.n)]
 
     def on_epoch_end(self, epoch, logs=None):
         predictions = self.model.predict(self.x_val, batch_size=4096, verbose=0)
+        current = None
         for i in np.flatnonzero(~self.done):
             value = float(self.loss(self.y_val[:, i], predictions[:, i]))
             self.val_losses[i].append(value)
             self.wait[i] += 1
             if value < self.best[i]:
                 self.best[i], self.best_epoch[i], self.wait[i] = value, epoch, 0
-                self.best_kernels[i] = self.model.member_kernels(i)
+                current = current if current is not None else self.model.kernel_arrays()
+                self.best_kernels[i] = [kernel[i] for kernel in current]
             elif self.patience is not None and self.wait[i] >= self.patience:
                 self.done[i] = True
         if self.done.all():
@@ -541,16 +544,27 @@ class OneOffEnsemble(keras.Model):
         loss = oneoff_loss(self.loss_name)
         stacked.compile(optimizer=keras.optimizers.Adam(self.learning_rate),
                         loss=_summed_member_losses(loss, self.n))
-        callbacks = [keras.callbacks.TerminateOnNaN()]
+        # No TerminateOnNaN: a member that diverges never improves its validation loss,
+        # so it stops with its best weights while the others train on.
+        callbacks = []
         if n_val:
             stopping = _MemberEarlyStopping(loss, self.n, inputs[n_fit:], targets[n_fit:],
                                             patience)
             callbacks.append(stopping)
         stacked.fit(inputs[:n_fit], targets[:n_fit], epochs=epochs, batch_size=batch_size,
                     shuffle=shuffle, callbacks=callbacks, verbose=verbose)
-        for i, member in enumerate(self.members):
-            kernels = stopping.best_kernels[i] if n_val else stacked.member_kernels(i)
-            for variable, value in zip(member.head.kernels, kernels):
+        final = stacked.kernel_arrays()
+        kernels = [stopping.best_kernels[i] if n_val else [kernel[i] for kernel in final]
+                   for i in range(self.n)]
+        diverged = [i for i in range(self.n) if not all(np.isfinite(k).all() for k in kernels[i])]
+        if diverged:
+            raise FloatingPointError(
+                f"oneoff members {diverged} of {self.n} have non-finite weights after training; "
+                "lower learning_rate, or train with validation_split > 0 and a patience so "
+                "that each member keeps its best finite weights."
+            )
+        for member, member_kernels in zip(self.members, kernels):
+            for variable, value in zip(member.head.kernels, member_kernels):
                 variable.assign(value)
             member.readjust(background)
         self.histories = [

@@ -276,3 +276,14 @@ def test_each_member_stops_early_on_its_own_and_keeps_its_best_epoch():
         outputs = member.predict(validation, verbose=0)
         np.testing.assert_allclose(np.mean((outputs - 1.0) ** 2), losses[best], rtol=1e-4)
     assert len(set(lengths)) > 1, lengths  # members stop at different epochs
+
+
+def test_a_diverging_member_keeps_its_best_weights_or_fails_loudly():
+    # Inputs of 1e20 overflow float32 in the squared error: the training diverges.
+    huge = np.full((200, 2), 1e20, "float32")
+    ensemble = OneOffEnsemble(n=2, hidden=(4,), seed=0)
+    with pytest.raises(FloatingPointError, match="non-finite weights"):
+        ensemble.fit(huge, epochs=2, validation_split=0.0)
+    # With early stopping, each member keeps its best (here: initial, finite) weights.
+    ensemble.fit(huge, epochs=3, validation_split=0.2, patience=1)
+    assert all(np.isfinite(w).all() for w in ensemble.get_weights())

@@ -451,8 +451,9 @@ class OneOffEnsemble(keras.Model):
     and Adam update are exactly those of training it alone; only the order of the
     batches is shared (Keras's global seed is set to `seed` first, so runs repeat).
     Every member keeps its own early stopping (`patience` epochs without a better
-    validation loss) and its own best weights. On 2 CPU cores this is about 10x faster
-    than 25 separate `fit` calls.
+    validation loss) and its own best weights. On 2 CPU cores (JAX) 25 members train
+    5x faster this way than in 25 separate `fit` calls (TensorFlow: 8.5x; see
+    `benchmarks/bench_oneoff.py`).
 
     The ensemble is one Keras model: `ensemble.save("e.keras")` and
     `OneOffEnsemble.load("e.keras")` (or `keras.saving.load_model`) round-trip every

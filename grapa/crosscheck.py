@@ -62,18 +62,16 @@ class _Repeated:
                        for k in range(factory.repeats)]
 
     def fit(self, jets):
-        self.scales = []
         for model in self.models:
             model.fit(jets)
-            scale = float(np.mean(model.score(jets)))
-            if not scale > 0:
-                raise ValueError(
-                    f"a repeated model's mean training score is {scale}, so scores cannot be "
-                    "scaled to add them; train longer or use repeats=1.")
-            self.scales.append(scale)
+        self.reference_means = evaluation.part_means(self._scores(jets))
+
+    def _scores(self, jets):
+        return np.stack([model.score(jets) for model in self.models], axis=1)
 
     def score(self, jets):
-        return sum(model.score(jets) / scale for model, scale in zip(self.models, self.scales))
+        # c addition (sec. 5.1.4) over the models, each scaled by its training mean
+        return evaluation.c_addition(self._scores(jets), self.reference_means, power=1)
 
 
 class _Angular:

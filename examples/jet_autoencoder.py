@@ -1,7 +1,7 @@
 """
 Title: Find top jets with a graph autoencoder trained on QCD only
 Description: the shared run of examples/jets4.py, jets9.py and jets16.py; each of those
-sets its preset and schedule and calls `run` (or run this one with `--preset`).
+names its preset (and training-set size) and calls `run` (or run this one with `--preset`).
 
 The preset is trained on background (QCD) jets with the thesis's recipe (Adam 0.003,
 batch 100, at least `min_epochs` epochs, then early stopping with `patience`), and every
@@ -26,12 +26,13 @@ from grapa.data import anomaly_split, sample_path  # noqa: E402
 from grapa.evaluation import auc  # noqa: E402
 from grapa.models import PRESETS  # noqa: E402
 
-RECIPE = dict(n_train=8000, min_epochs=500, patience=100, max_epochs=2000)
+RECIPE = dict(min_epochs=500, patience=100, max_epochs=2000)  # the thesis's 500 / 100
 QUICK = dict(n_train=1000, min_epochs=2, patience=1, max_epochs=2)
 
 
-def run(preset, schedule=RECIPE, description=None):
-    """Parse the command line, train `preset` on QCD, print the QCD-vs-top AUC."""
+def run(preset, n_train=8000, description=None):
+    """Parse the command line, train `preset` on `n_train` QCD jets (training and
+    validation) with `RECIPE`, print the QCD-vs-top AUC."""
     parser = argparse.ArgumentParser(description=description or f"{preset} finds top jets")
     parser.add_argument("--quick", action="store_true", help="a few epochs on few jets (CI)")
     parser.add_argument("--background", default=str(sample_path()), help="QCD jets file")
@@ -40,7 +41,7 @@ def run(preset, schedule=RECIPE, description=None):
     parser.add_argument("--out", default=None, help="directory for model.keras and the history")
     args, _ = parser.parse_known_args()
 
-    schedule = {**schedule, **(QUICK if args.quick else {})}
+    schedule = {**RECIPE, "n_train": n_train, **(QUICK if args.quick else {})}
     keras.utils.set_random_seed(args.seed)
     jets = anomaly_split(args.background, args.signal,
                          n_constituents=PRESETS[preset]["n_nodes"])

@@ -4,8 +4,8 @@ Description: train the thesis's `jets9` graph autoencoder on QCD jets only and f
 top jets as anomalies (sec. 4.4, 4.8.2).
 
 9 constituents, a learnable topK graph, compressed 9 -> 3 -> 1 nodes into a
-latent space of 20 features, and back. Trained with the thesis's recipe (at least `MIN_EPOCHS` epochs, then early
-stopping with `PATIENCE`); each jet's reconstruction loss is its anomaly score. The
+latent space of 20 features, and back. Trained with the thesis's recipe (at least 500 epochs, then early
+stopping with patience 100); each jet's reconstruction loss is its anomaly score. The
 shared run (data, training, scoring) is in `jet_autoencoder.py` beside this file.
 Result: thesis, Delphes: AUC 0.72.
 
@@ -16,12 +16,5 @@ Result: thesis, Delphes: AUC 0.72.
 
 from jet_autoencoder import run
 
-PRESET = "jets9"
-N_TRAIN = 8000  # background jets for training and validation
-MIN_EPOCHS = 500
-PATIENCE = 100
-MAX_EPOCHS = 2000
-
 if __name__ == "__main__":
-    run(PRESET, dict(n_train=N_TRAIN, min_epochs=MIN_EPOCHS, patience=PATIENCE,
-                     max_epochs=MAX_EPOCHS), description="A 9-node graph autoencoder finds top jets")
+    run("jets9", description="A 9-node graph autoencoder finds top jets")

@@ -290,20 +290,23 @@ def _add_crosscheck(subparsers) -> None:
         "a heat map marking non-invertible pairs.",
     )
     parser.add_argument("data", nargs="+", help="top-tagging files, one dataset each")
-    from grapa.crosscheck import MODELS
+    from grapa.crosscheck import MODELS, ModelFactory
 
-    parser.add_argument("--model", choices=MODELS, default="mixed")
-    parser.add_argument("--preset", choices=_presets(), default="jets4")
+    defaults = ModelFactory()  # the CLI defaults are the factory's
+
+    parser.add_argument("--model", choices=MODELS, default=defaults.kind)
+    parser.add_argument("--preset", choices=_presets(), default=defaults.preset)
     parser.add_argument("--out", required=True, help="output directory")
     parser.add_argument("--jets", type=int, default=None, help="jets read per file (half train)")
-    parser.add_argument("--epochs", type=int, default=100,
+    parser.add_argument("--epochs", type=int, default=defaults.epochs,
                         help="autoencoder: at least this many epochs, then patience epochs/5")
-    parser.add_argument("--oneoffs", type=int, default=25, help="oneoffs in each ensemble")
-    parser.add_argument("--oneoff-epochs", type=int, default=200,
+    parser.add_argument("--oneoffs", type=int, default=defaults.n_oneoffs,
+                        help="oneoffs in each ensemble")
+    parser.add_argument("--oneoff-epochs", type=int, default=defaults.oneoff_epochs,
                         help="most epochs of each oneoff (early stopping, patience 20)")
-    parser.add_argument("--repeats", type=int, default=1,
+    parser.add_argument("--repeats", type=int, default=defaults.repeats,
                         help="models per row (seeds seed, seed+1, ...), scaled scores added")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=defaults.seed)
     parser.add_argument("--workers", type=int, default=1, help="rows trained in parallel")
     parser.set_defaults(func=_run_crosscheck)
 

@@ -17,20 +17,35 @@ import numpy as np
 
 from grapa import evaluation, plotting
 
-MODELS = ("mixed", "autoencoder", "normalized", "angular")
+MODELS = ("density", "mass", "observables", "angular", "mixed", "autoencoder", "normalized")
+# The trivial scorers every cross table is compared with, on the same test jets.
+BASELINES = ("mass", "observables")
+# Kinds whose scores are log-likelihoods: on one scale across seeds, and possibly negative.
+LIKELIHOOD_MODELS = ("density", "observables")
 
 
 @dataclass(frozen=True)
 class ModelFactory:
     """A picklable recipe for the fresh model of one cross-table row.
 
-    `kind` is `"mixed"` (normalized autoencoder + oneoff ensemble), `"autoencoder"`
-    (the plain graph autoencoder), `"normalized"` (the autoencoder with JetNorm
-    "mixed", ch. 6) or `"angular"` (the trivial angular scorer, sec. 5.2.1). The autoencoders train for at least `epochs` epochs, then stop after
-    `epochs // 5` without improvement (the thesis's 500 / 100), at most `4 * epochs`.
+    `kind` is one of `MODELS`:
+
+    - `"density"` (default): `grapa.models.JetDensity`, the mass-anchored likelihood of
+      the jet's observables;
+    - `"mass"`, `"observables"`, `"angular"`: the baselines of
+      `grapa.evaluation.baselines` (distance from the median mass, a Gaussian mixture on
+      eight observables, the trivial angular scorer of sec. 5.2.1);
+    - `"mixed"` (normalized autoencoder + oneoff ensemble), `"autoencoder"` (the plain
+      graph autoencoder), `"normalized"` (the autoencoder with JetNorm "mixed", ch. 6):
+      the thesis's models on the preset's first `n_nodes` constituents. The autoencoders
+      train for at least `epochs` epochs, then stop after `epochs // 5` without
+      improvement (the thesis's 500 / 100), at most `4 * epochs`.
+
+    With `repeats > 1` each row trains `repeats` models (seeds `seed`, `seed + 1`, ...)
+    and combines their scores: likelihoods are averaged, losses are c-added (power 1).
     """
 
-    kind: str = "mixed"
+    kind: str = "density"
     preset: str = "jets4"
     epochs: int = 100
     n_oneoffs: int = 25
@@ -49,40 +64,83 @@ class ModelFactory:
         return dict(min_epochs=self.epochs, patience=max(1, self.epochs // 5),
                     max_epochs=4 * self.epochs)
 
+    @property
+    def n_nodes(self):
+        """Constituents the thesis's models and the angular scorer take: the preset's."""
+        from grapa.models.autoencoder import PRESETS
+
+        return PRESETS[self.preset]["n_nodes"]
+
     def __call__(self):
         if self.repeats > 1:
             return _Repeated(self)
-        return {"mixed": _Mixed, "autoencoder": _Autoencoder, "normalized": _Autoencoder,
-                "angular": _Angular}[self.kind](self)
+        return {"density": _Density, "mass": _Baseline, "observables": _Baseline,
+                "angular": _Angular, "mixed": _Mixed, "autoencoder": _Autoencoder,
+                "normalized": _Autoencoder}[self.kind](self)
 
 
 class _Repeated:
     def __init__(self, factory):
         self.models = [replace(factory, seed=factory.seed + k, repeats=1)()
                        for k in range(factory.repeats)]
+        self.average = factory.kind in LIKELIHOOD_MODELS
 
     def fit(self, jets):
         for model in self.models:
             model.fit(jets)
-        self.reference_means = evaluation.part_means(self._scores(jets))
+        if not self.average:
+            self.reference_means = evaluation.part_means(self._scores(jets))
 
     def _scores(self, jets):
         return np.stack([model.score(jets) for model in self.models], axis=1)
 
     def score(self, jets):
+        if self.average:  # log-likelihoods share one scale (nats) and may be negative
+            return self._scores(jets).mean(axis=1)
         # c addition (sec. 5.1.4) over the models, each scaled by its training mean
         return evaluation.c_addition(self._scores(jets), self.reference_means, power=1)
 
 
-class _Angular:
+class _Density:
     def __init__(self, factory):
-        self.reference_means = None
+        from grapa.models.density import JetDensity
+
+        self.model = JetDensity(seed=factory.seed)
 
     def fit(self, jets):
-        self.reference_means = evaluation.part_means(evaluation.angular_distances(jets))
+        self.model.fit(jets)
 
     def score(self, jets):
-        return evaluation.angular_scores(jets, self.reference_means)
+        return self.model.score(jets)
+
+
+class _Baseline:
+    def __init__(self, factory):
+        from grapa.evaluation.baselines import BASELINES as SCORERS
+
+        self.scorer = SCORERS[factory.kind]()
+        if factory.kind == "observables":
+            self.scorer.seed = factory.seed
+
+    def fit(self, jets):
+        self.scorer.fit(jets)
+
+    def score(self, jets):
+        return self.scorer.score(jets)
+
+
+class _Angular:
+    def __init__(self, factory):
+        from grapa.evaluation.baselines import AngularScorer
+
+        self.n_nodes = factory.n_nodes
+        self.scorer = AngularScorer()
+
+    def fit(self, jets):
+        self.scorer.fit(jets[:, :self.n_nodes])
+
+    def score(self, jets):
+        return self.scorer.score(jets[:, :self.n_nodes])
 
 
 class _Autoencoder:
@@ -93,11 +151,12 @@ class _Autoencoder:
         from grapa.training import train
 
         normalization = "mixed" if self.factory.kind == "normalized" else None
+        jets = jets[:, :self.factory.n_nodes]
         self.model, _ = train(self.factory.preset, jets, n_train=len(jets), seed=self.factory.seed,
                               verbose=0, normalization=normalization, **self.factory.schedule())
 
     def score(self, jets):
-        return self.model.score(jets)
+        return self.model.score(jets[:, :self.factory.n_nodes])
 
 
 class _Mixed:
@@ -111,11 +170,11 @@ class _Mixed:
         self.model = build_mixed_model(factory.preset, n=factory.n_oneoffs, seed=factory.seed)
 
     def fit(self, jets):
-        self.model.fit(jets, oneoff_epochs=self.factory.oneoff_epochs, seed=self.factory.seed,
+        self.model.fit(jets[:, :self.factory.n_nodes], oneoff_epochs=self.factory.oneoff_epochs, seed=self.factory.seed,
                        random_negatives=self.factory.random_negatives, **self.factory.schedule())
 
     def score(self, jets):
-        return self.model.score(jets)
+        return self.model.score(jets[:, :self.factory.n_nodes])
 
 
 def dataset_names(paths):
@@ -130,44 +189,69 @@ def dataset_names(paths):
 
 
 def crosscheck(paths, out, factory=ModelFactory(), n_jets=None, n_constituents=None,
-               workers=1):
+               workers=1, baselines=BASELINES):
     """Build the cross table of `paths` and write `crosscheck.json`, `.md` and `.png`.
+
+    Every baseline in `baselines` gets its own table on the same train / test split, so
+    the report shows where the model beats the trivial scorers (Klüttermann 2021,
+    sec. 5.2.1: a model is only interesting where it does).
 
     Args:
         paths: top-tagging files, one dataset each (at least two).
         out: output directory.
         factory: the `ModelFactory` of every row's model.
         n_jets: jets read per file (half train, half test).
-        n_constituents: constituents per jet; default the preset's node count.
+        n_constituents: constituents read per jet; default all the file has. The thesis's
+            models and the angular scorer use the preset's first `n_nodes` of them.
         workers: rows computed in parallel processes.
+        baselines: kinds of `MODELS` compared with the model (default mass and
+            observables); `()` for none.
 
     Returns:
-        the table as a `pandas.DataFrame` (rows = trained on, columns = scored).
+        the model's table as a `pandas.DataFrame` (rows = trained on, columns = scored).
     """
     from grapa.data import read_jets
-    from grapa.models.autoencoder import PRESETS
 
     if len(paths) < 2:
         raise ValueError(f"crosscheck needs at least two datasets, got {len(paths)}.")
-    n_constituents = n_constituents or PRESETS[factory.preset]["n_nodes"]
+    for kind in baselines:
+        if kind not in MODELS:
+            raise ValueError(f"baselines must be kinds of {MODELS}, got {kind!r}.")
     names = dataset_names(paths)
     datasets = {name: read_jets(path, n_constituents=n_constituents, stop=n_jets)[0]
                 for name, path in zip(names, paths)}
     table = evaluation.cross_table(factory, datasets, workers=workers)
+    compared = {kind: evaluation.cross_table(replace(factory, kind=kind, repeats=1), datasets,
+                                             workers=workers)
+                for kind in baselines if kind != factory.kind}
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     pairs = evaluation.non_invertible_pairs(table)
+    n_test = min(len(jets) - len(jets) // 2 for jets in datasets.values())
     (out / "crosscheck.json").write_text(json.dumps({
         "datasets": names,
         "auc": table.to_numpy().tolist(),
         "model": factory.kind,
         "non_invertible_pairs": [list(pair) for pair in pairs],
         "n_jets": {name: int(len(jets)) for name, jets in datasets.items()},
+        "summary": {kind: table_summary(t) for kind, t in {factory.kind: table, **compared}.items()},
+        "baselines": {kind: t.to_numpy().tolist() for kind, t in compared.items()},
     }, indent=2) + "\n")
     plotting.plot_cross_table(table, path=out / "crosscheck.png")
-    n_test = min(len(jets) - len(jets) // 2 for jets in datasets.values())
-    (out / "crosscheck.md").write_text(_markdown(table, pairs, factory, n_test))
+    (out / "crosscheck.md").write_text(_markdown(table, pairs, factory, n_test, compared))
     return table
+
+
+def table_summary(table):
+    """Mean AUC over the ordered pairs, how many exceed 0.5, and the invertible pairs."""
+    names = list(table.index)
+    off_diagonal = [table.loc[a, b] for a in names for b in names if a != b]
+    n_pairs = len(names) * (len(names) - 1) // 2
+    return {"mean_auc": float(np.mean(off_diagonal)),
+            "ordered_pairs_above_half": int(np.sum(np.array(off_diagonal) > 0.5)),
+            "ordered_pairs": len(off_diagonal),
+            "invertible_pairs": n_pairs - len(evaluation.non_invertible_pairs(table)),
+            "pairs": n_pairs}
 
 
 def _undecided_pairs(table, n_test):
@@ -178,22 +262,29 @@ def _undecided_pairs(table, n_test):
             if min(abs(table.loc[a, b] - 0.5), abs(table.loc[b, a] - 0.5)) < 2 * sigma], sigma
 
 
-def _markdown(table, pairs, factory, n_test):
+def _table_lines(table):
+    names = list(table.index)
+    lines = ["| trained on \\ scored | " + " | ".join(names) + " |",
+             "|---|" + "---|" * len(names)]
+    for row in names:
+        lines.append(f"| {row} | " + " | ".join(f"{table.loc[row, c]:.4f}" for c in names) + " |")
+    return lines
+
+
+def _markdown(table, pairs, factory, n_test, compared=None):
     names = list(table.index)
     n_pairs = len(names) * (len(names) - 1) // 2
+    detail = [factory.preset] if factory.kind in ("mixed", "autoencoder", "normalized",
+                                                  "angular") else []
+    if factory.repeats > 1:
+        detail.append(f"{factory.repeats} repeats")
     lines = [
-        f"# Cross table: {factory.kind} model ({factory.preset}"
-        + (f", {factory.repeats} repeats" if factory.repeats > 1 else "") + ")",
+        f"# Cross table: {factory.kind} model" + (f" ({', '.join(detail)})" if detail else ""),
         "",
         "Rows: the dataset a model was trained on; columns: the dataset scored as signal "
         "against the row's own test jets. AUC > 0.5: the column looks more anomalous.",
         "",
-        "| trained on \\ scored | " + " | ".join(names) + " |",
-        "|---|" + "---|" * len(names),
-    ]
-    for row in names:
-        lines.append(f"| {row} | " + " | ".join(f"{table.loc[row, c]:.4f}" for c in names) + " |")
-    lines += [
+        *_table_lines(table),
         "",
         f"Invertible pairs: {n_pairs - len(pairs)} of {n_pairs} "
         f"({2 * (n_pairs - len(pairs))} of {2 * n_pairs} ordered pairs).",
@@ -209,4 +300,24 @@ def _markdown(table, pairs, factory, n_test):
            else "Every pair is decided by more than 2 errors.")
     )
     lines += ["", "![cross table](crosscheck.png)", ""]
+    if compared:
+        lines += _comparison_lines(table, factory.kind, compared)
     return "\n".join(lines)
+
+
+def _comparison_lines(table, kind, compared):
+    """The model next to the baselines: summary figures, then each baseline's table."""
+    lines = [
+        "## Compared with the baselines, on the same test jets",
+        "",
+        "| scorer | mean AUC (ordered pairs) | ordered pairs > 0.5 | invertible pairs |",
+        "|---|---|---|---|",
+    ]
+    for name, t in {kind: table, **compared}.items():
+        summary = table_summary(t)
+        lines.append(f"| {name} | {summary['mean_auc']:.4f} | "
+                     f"{summary['ordered_pairs_above_half']} of {summary['ordered_pairs']} | "
+                     f"{summary['invertible_pairs']} of {summary['pairs']} |")
+    for name, t in compared.items():
+        lines += ["", f"### {name}", "", *_table_lines(t)]
+    return lines + [""]

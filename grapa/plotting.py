@@ -21,6 +21,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
 from grapa import evaluation
+from grapa.evaluation.metrics import _finite_array, _scores
 
 __all__ = [
     "FEATURE_NAMES",
@@ -194,8 +195,8 @@ def plot_loss_distributions(
     Returns:
         The `Figure` (1 axes).
     """
-    background = evaluation._scores(background_scores, "background_scores")
-    signal = evaluation._scores(signal_scores, "signal_scores")
+    background = _scores(background_scores, "background_scores")
+    signal = _scores(signal_scores, "signal_scores")
     edges = np.histogram_bin_edges(np.concatenate([background, signal]), bins=bins)
     figure, (axis,) = _figure(1, width=5.5)
     for scores, label, colour in ((background, labels[0], _BACKGROUND_COLOUR),
@@ -252,7 +253,7 @@ def plot_feature_auc_map(
     Returns:
         The `Figure` (2 axes: the map and its colour bar).
     """
-    auc_map = evaluation._finite_array(auc_map, "auc_map")
+    auc_map = _finite_array(auc_map, "auc_map")
     if auc_map.ndim != 2:
         raise ValueError(f"auc_map must have shape (n, F), got {auc_map.shape}.")
     n_nodes, n_features = auc_map.shape
@@ -283,7 +284,7 @@ def plot_cross_table(table, path=None) -> Figure:
     Returns:
         The `Figure` (2 axes: the map and its colour bar).
     """
-    values = evaluation._finite_array(table.to_numpy(), "table")
+    values = _finite_array(table.to_numpy(), "table")
     names = [str(name) for name in table.index]
     if values.ndim != 2 or values.shape[0] != values.shape[1] or list(table.columns) != list(table.index):
         raise ValueError("table must be square with the same datasets as rows and columns "
@@ -308,7 +309,7 @@ def plot_cross_table(table, path=None) -> Figure:
 
 def _one_jet(features, event: int, name: str) -> np.ndarray:
     """`(n, 4)` features of one jet from `(n_jets, n, 4)` or `(n, 4)`."""
-    array = evaluation._finite_array(features, name)
+    array = _finite_array(features, name)
     if array.ndim == 3:
         if not -len(array) <= event < len(array):
             raise IndexError(f"event {event} is out of range for {len(array)} jets in {name}.")
@@ -454,7 +455,7 @@ def plot_metric(weights, feature_names: Sequence[str] | None = None, path=None) 
     Returns:
         The `Figure` (1 axes).
     """
-    weights = evaluation._finite_array(weights, "weights")
+    weights = _finite_array(weights, "weights")
     if weights.ndim != 1:
         raise ValueError(f"weights must have shape (F,), got {weights.shape}.")
     if feature_names is None:

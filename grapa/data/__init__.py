@@ -6,6 +6,11 @@ happens inside the models (SPEC sec. 1).
 
 from pathlib import Path
 
+from grapa.data.observables import (
+    SUBSTRUCTURE_OBSERVABLES,
+    jet_observables,
+    substructure_observables,
+)
 from grapa.data.simulate import PROCESSES, simulate
 from grapa.data.splits import AnomalySplit, anomaly_split
 from grapa.data.toptagging import (
@@ -14,7 +19,6 @@ from grapa.data.toptagging import (
     constituent_columns,
     count_empty_jets,
     describe_jets,
-    jet_observables,
     read_jets,
     write_jets,
 )
@@ -47,5 +51,7 @@ __all__ = [
     "read_jets",
     "sample_path",
     "simulate",
+    "substructure_observables",
+    "SUBSTRUCTURE_OBSERVABLES",
     "write_jets",
 ]

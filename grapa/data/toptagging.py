@@ -23,6 +23,8 @@ import keras
 import numpy as np
 import pandas as pd
 
+from grapa.data.observables import jet_observables
+
 DEFAULT_KEY = "table"
 LABEL_COLUMN = "is_signal_new"
 MOMENTUM_NAMES = ("E", "PX", "PY", "PZ")
@@ -176,25 +178,6 @@ def count_empty_jets(jets: np.ndarray) -> int:
         How many jets hold no constituent at all.
     """
     return int(np.sum(~np.any(jets, axis=(1, 2))))
-
-
-def jet_observables(jets: np.ndarray) -> dict[str, np.ndarray]:
-    """Jet pT, pseudorapidity, mass and multiplicity from the summed constituents.
-
-    Args:
-        jets: ``(n_jets, n_constituents, 4)`` array of (E, px, py, pz).
-
-    Returns:
-        Dict of ``(n_jets,)`` float64 arrays: ``"pt"``, ``"eta"`` (0 for an empty jet),
-        ``"mass"`` (0 where rounding makes m^2 negative) and ``"multiplicity"`` (number of
-        non-zero constituents).
-    """
-    energy, px, py, pz = np.moveaxis(jets.sum(axis=1, dtype=np.float64), -1, 0)
-    pt = np.hypot(px, py)
-    eta = np.arcsinh(np.divide(pz, pt, out=np.zeros_like(pt), where=pt > 0))
-    mass = np.sqrt(np.maximum(energy**2 - px**2 - py**2 - pz**2, 0.0))
-    multiplicity = np.any(jets, axis=-1).sum(axis=-1).astype(np.float64)
-    return {"pt": pt, "eta": eta, "mass": mass, "multiplicity": multiplicity}
 
 
 def describe_jets(

@@ -1,0 +1,63 @@
+"""Scores, ROC/AUC, AUC feature maps, c addition, baseline scorers and invertibility.
+
+Klüttermann 2021, ch. 3.1 (ROC, AUC), 3.3.2 (AUC feature maps), 5.1.4 (c addition),
+5.2.1 (the trivial angular scorer), 5.2.2 and 8.3 (invertibility, cross tables).
+
+Conventions used by every function here:
+
+- **background** is what a model was trained on; **signal** is the anomaly and the
+  positive class of every ROC curve and AUC;
+- **scores are "higher = more anomalous"** (an autoencoder's per-jet loss is one).
+
+So AUC 1 means every signal jet scores above every background jet, AUC 0.5 is a random
+guess and AUC 0 a perfect *anti*-classifier.
+
+The package is plain numpy + `sklearn.metrics`; it imports no Keras at import time, so it scores
+the output of any model (or of none: see `grapa.evaluation.baselines`).
+"""
+
+from grapa.evaluation.baselines import (
+    BASELINES,
+    AngularScorer,
+    MassScorer,
+    ObservablesScorer,
+    angular_distances,
+    angular_scores,
+    jet_features,
+)
+from grapa.evaluation.invertibility import (
+    Invertibility,
+    ScoringModel,
+    cross_table,
+    invertibility,
+    non_invertible_pairs,
+)
+from grapa.evaluation.maps import c_addition, feature_auc_map, part_means
+from grapa.evaluation.metrics import (
+    auc,
+    auc_standard_error,
+    rejection,
+    roc,
+)
+
+__all__ = [
+    "BASELINES",
+    "AngularScorer",
+    "MassScorer",
+    "ObservablesScorer",
+    "Invertibility",
+    "ScoringModel",
+    "angular_distances",
+    "angular_scores",
+    "auc",
+    "auc_standard_error",
+    "c_addition",
+    "cross_table",
+    "feature_auc_map",
+    "invertibility",
+    "jet_features",
+    "non_invertible_pairs",
+    "part_means",
+    "rejection",
+    "roc",
+]

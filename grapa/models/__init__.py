@@ -1,4 +1,5 @@
-"""grapa's models: graph autoencoders, oneoff (one-class) networks and the mixed model."""
+"""grapa's models: graph autoencoders, oneoff (one-class) networks, the mixed model and
+the density (likelihood) scorer."""
 
 from grapa.models.autoencoder import (
     PRESETS,
@@ -6,6 +7,7 @@ from grapa.models.autoencoder import (
     build_dense_autoencoder,
     build_graph_autoencoder,
 )
+from grapa.models.density import JetDensity
 from grapa.models.mixed import MixedModel, build_mixed_model
 from grapa.models.oneoff import (
     MeanVarianceLoss,
@@ -19,6 +21,7 @@ from grapa.models.oneoff import (
 __all__ = [
     "PRESETS",
     "GraphAutoencoder",
+    "JetDensity",
     "MeanVarianceLoss",
     "MixedModel",
     "OneOffEnsemble",

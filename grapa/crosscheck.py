@@ -74,7 +74,7 @@ class ModelFactory:
     def __call__(self):
         if self.repeats > 1:
             return _Repeated(self)
-        return {"density": _Density, "mass": _Baseline, "observables": _Baseline,
+        return {"density": _Scorer, "mass": _Scorer, "observables": _Scorer,
                 "angular": _Angular, "mixed": _Mixed, "autoencoder": _Autoencoder,
                 "normalized": _Autoencoder}[self.kind](self)
 
@@ -101,26 +101,22 @@ class _Repeated:
         return evaluation.c_addition(self._scores(jets), self.reference_means, power=1)
 
 
-class _Density:
+class _Scorer:
+    """`JetDensity` or a baseline of `grapa.evaluation.baselines`, on whole jets."""
+
     def __init__(self, factory):
-        from grapa.models.density import JetDensity
+        if factory.kind == "density":
+            from grapa.models.density import JetDensity
 
-        self.model = JetDensity(seed=factory.seed)
+            self.scorer = JetDensity(seed=factory.seed)
+        elif factory.kind == "observables":
+            from grapa.evaluation.baselines import ObservablesScorer
 
-    def fit(self, jets):
-        self.model.fit(jets)
+            self.scorer = ObservablesScorer(seed=factory.seed)
+        else:
+            from grapa.evaluation.baselines import MassScorer
 
-    def score(self, jets):
-        return self.model.score(jets)
-
-
-class _Baseline:
-    def __init__(self, factory):
-        from grapa.evaluation.baselines import BASELINES as SCORERS
-
-        self.scorer = SCORERS[factory.kind]()
-        if factory.kind == "observables":
-            self.scorer.seed = factory.seed
+            self.scorer = MassScorer()
 
     def fit(self, jets):
         self.scorer.fit(jets)

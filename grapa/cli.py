@@ -134,62 +134,114 @@ def _add_train(subparsers) -> None:
 
     parser = subparsers.add_parser(
         "train",
-        help="train a jet autoencoder preset on background jets (the thesis's recipe)",
-        description="Train a graph autoencoder on background jets with the thesis's recipe "
-        "(Adam 0.003, batch 100, at least 500 epochs then patience 100, best weights "
-        "restored) and write model.keras, history.csv and config.json into --out. Rerunning "
-        "an interrupted command resumes it.",
+        help="train a model on background jets: a jet autoencoder preset or the density scorer",
+        description="Train on background jets and write model.keras, history.csv and "
+        "config.json into --out. --model autoencoder (default) trains a graph autoencoder "
+        "preset with the thesis's recipe (Adam 0.003, batch 100, at least 500 epochs then "
+        "patience 100, best weights restored; rerunning an interrupted command resumes it). "
+        "--model density fits the mass-anchored likelihood of the jets' observables "
+        "(grapa.models.JetDensity, the recommended anomaly score).",
     )
-    parser.add_argument("--preset", default="jets4", choices=_presets())
+    parser.add_argument("--model", choices=["autoencoder", "density"], default="autoencoder",
+                        help="what to train (default %(default)s)")
+    parser.add_argument("--preset", default="jets4", choices=_presets(),
+                        help="autoencoder preset (default %(default)s)")
     parser.add_argument("--data", required=True, help="top-tagging HDF5 file with background jets")
     parser.add_argument("--out", required=True, help="run directory")
     parser.add_argument("--n-train", type=int, default=RECIPE["n_train"],
                         help="jets used, validation included (default %(default)s)")
-    parser.add_argument("--min-epochs", type=int, default=RECIPE["min_epochs"])
-    parser.add_argument("--patience", type=int, default=RECIPE["patience"])
-    parser.add_argument("--max-epochs", type=int, default=RECIPE["max_epochs"])
-    parser.add_argument("--batch-size", type=int, default=RECIPE["batch_size"])
-    parser.add_argument("--learning-rate", type=float, default=RECIPE["learning_rate"])
+    parser.add_argument("--min-epochs", type=int, default=RECIPE["min_epochs"],
+                        help="autoencoder only (default %(default)s)")
+    parser.add_argument("--patience", type=int, default=None,
+                        help=f"epochs without improvement before stopping (default: "
+                        f"autoencoder {RECIPE['patience']}, density {_DENSITY_FIT['patience']})")
+    parser.add_argument("--max-epochs", type=int, default=None,
+                        help=f"most epochs (default: autoencoder {RECIPE['max_epochs']}, "
+                        f"density {_DENSITY_FIT['epochs']})")
+    parser.add_argument("--batch-size", type=int, default=None,
+                        help=f"default: autoencoder {RECIPE['batch_size']}, density "
+                        f"{_DENSITY_FIT['batch_size']}")
+    parser.add_argument("--learning-rate", type=float, default=None,
+                        help=f"default: autoencoder {RECIPE['learning_rate']}, density "
+                        f"{_DENSITY_FIT['learning_rate']}")
     parser.add_argument("--validation-split", type=float, default=RECIPE["validation_split"])
     parser.add_argument("--label", type=int, default=0,
                         help="train on jets with this is_signal_new (default 0, QCD); -1 for all")
     parser.add_argument("--normalization", choices=["max", "mixed"], default=None,
-                        help="JetNorm variant (thesis ch. 6); default none")
-    parser.add_argument("--loss", default=None, help="l2 (default), ln, image_like or chamfer")
+                        help="autoencoder: JetNorm variant (thesis ch. 6); default none")
+    parser.add_argument("--loss", default=None,
+                        help="autoencoder: l2 (default), ln, image_like or chamfer")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-resume", action="store_true", help="start afresh even if a backup exists")
     parser.add_argument("--quiet", action="store_true", help="one line per epoch instead of a bar")
     parser.set_defaults(func=_run_train)
 
 
+def _density_fit_defaults():
+    import inspect
+
+    from grapa.models.density import JetDensity
+
+    parameters = inspect.signature(JetDensity.fit).parameters
+    return {name: parameters[name].default
+            for name in ("epochs", "batch_size", "learning_rate", "patience")}
+
+
+_DENSITY_FIT = _density_fit_defaults()
+
+
 def _run_train(args) -> int:
     import grapa
+    from grapa.training import RECIPE
 
-    overrides = {"normalization": args.normalization}
-    if args.loss:
-        overrides["loss"] = args.loss
+    label = None if args.label < 0 else args.label
     try:
-        model, history = grapa.train(
-            args.preset, args.data, out=args.out, n_train=args.n_train,
-            max_epochs=args.max_epochs, min_epochs=args.min_epochs, patience=args.patience,
-            batch_size=args.batch_size, learning_rate=args.learning_rate,
-            validation_split=args.validation_split,
-            label=None if args.label < 0 else args.label, seed=args.seed,
-            resume=not args.no_resume, verbose=2 if args.quiet else "auto", **overrides,
-        )
+        if args.model == "density":
+            chosen = {"epochs": args.max_epochs, "batch_size": args.batch_size,
+                      "learning_rate": args.learning_rate, "patience": args.patience}
+            model, history = grapa.train_density(
+                args.data, out=args.out, n_train=args.n_train, label=label, seed=args.seed,
+                validation_split=args.validation_split, verbose=2 if args.quiet else "auto",
+                **{name: value for name, value in chosen.items() if value is not None})
+            what = "the density scorer"
+        else:
+            overrides = {"normalization": args.normalization}
+            if args.loss:
+                overrides["loss"] = args.loss
+
+            def given(value, name):
+                return RECIPE[name] if value is None else value
+
+            model, history = grapa.train(
+                args.preset, args.data, out=args.out, n_train=args.n_train,
+                max_epochs=given(args.max_epochs, "max_epochs"), min_epochs=args.min_epochs,
+                patience=given(args.patience, "patience"),
+                batch_size=given(args.batch_size, "batch_size"),
+                learning_rate=given(args.learning_rate, "learning_rate"),
+                validation_split=args.validation_split, label=label, seed=args.seed,
+                resume=not args.no_resume, verbose=2 if args.quiet else "auto", **overrides,
+            )
+            what = args.preset
     except (FileNotFoundError, ValueError) as error:
-        return _data_error("train", error)
-    print(f"trained {args.preset} for {len(history['loss'])} epochs, best val_loss "
+        return _data_error("train", _cli_words(error))
+    print(f"trained {what} for {len(history['loss'])} epochs, best val_loss "
           f"{min(history['val_loss']):.5f}; wrote {args.out}/model.keras")
     return 0
+
+
+def _cli_words(error: Exception, label_flag: str = "--label") -> str:
+    """A library error's message with its Python argument names as the CLI's flags."""
+    return str(error).replace("pass label=None", f"pass {label_flag} -1")
 
 
 def _add_evaluate(subparsers) -> None:
     parser = subparsers.add_parser(
         "evaluate",
         help="score background and signal jets with a trained model and write a report",
-        description="Score held-out background and signal jets with a trained autoencoder and "
-        "write report.json, report.md, scores.npz and the figures into --out.",
+        description="Score held-out background and signal jets with a trained model (grapa "
+        "train's model.keras) and, on the same jets, with the mass and observables "
+        "baselines fitted on the model's own training jets; write report.json, report.md, "
+        "scores.npz and the figures into --out.",
     )
     parser.add_argument("--model", required=True, help="model.keras written by grapa train")
     parser.add_argument("--background", required=True, help="background (QCD) jets file")
@@ -197,6 +249,12 @@ def _add_evaluate(subparsers) -> None:
                         help="signal jets file; without it, --background's is_signal_new splits")
     parser.add_argument("--out", required=True, help="report directory")
     parser.add_argument("--max-jets", type=int, default=None, help="read at most this many jets per file")
+    parser.add_argument("--reference", default=None,
+                        help="background jets file the baselines are fitted on (default: the "
+                        "training file and jets recorded in the run's config.json)")
+    parser.add_argument("--reference-label", type=int, default=0,
+                        help="with --reference: fit on jets with this is_signal_new (default 0); "
+                        "-1 for all")
     parser.set_defaults(func=_run_evaluate)
 
 
@@ -208,25 +266,40 @@ def _run_evaluate(args) -> int:
 
     from grapa.data import read_jets
     from grapa.report import write_report
+    from grapa.training import load_background, reference_jets
 
     try:
+        if not Path(args.model).exists():
+            raise FileNotFoundError(f"--model {args.model} does not exist; pass the model.keras "
+                                    "that grapa train wrote.")
         model = keras.saving.load_model(args.model)
-        n = model.encoder.input_shape[1]
-        background, labels = read_jets(args.background, n_constituents=n, stop=args.max_jets)
+        background, labels = read_jets(args.background, stop=args.max_jets)
         if args.signal is not None:
-            signal, _ = read_jets(args.signal, n_constituents=n, stop=args.max_jets)
+            signal, _ = read_jets(args.signal, stop=args.max_jets)
         elif labels is not None:
             background, signal = background[labels == 0], background[labels != 0]
         else:
             raise ValueError(f"{args.background} has no is_signal_new column: pass --signal.")
+        if args.reference is not None:
+            label = None if args.reference_label < 0 else args.reference_label
+            reference = load_background(args.reference, None, label=label)
+        else:
+            reference = reference_jets(args.model)
     except (FileNotFoundError, ValueError) as error:
-        return _data_error("evaluate", error)
+        return _data_error("evaluate", _cli_words(error, label_flag="--reference-label"))
     history_file = Path(args.model).with_name("history.csv")
     history = pd.read_csv(history_file) if history_file.exists() else None
     report = write_report(model, background, signal, args.out, history=history,
-                          model_name=str(args.model))
-    print(f"AUC {report['auc']:.4f}, rejection at eps_S = 0.3: {report['rejection_at_0.3']:.2f}; "
-          f"report: {Path(args.out) / 'report.md'}")
+                          model_name=str(args.model), reference=reference)
+    print(f"AUC {report['auc']:.4f} +- {report['auc_error']:.4f}, rejection at eps_S = 0.3: "
+          f"{report['rejection_at_0.3']:.2f}")
+    for name, row in report["compared"].items():
+        print(f"  baseline {name}: AUC {row['auc']:.4f} +- {row['auc_error']:.4f}, "
+              f"rejection {row['rejection_at_0.3']:.2f}")
+    if reference is None:
+        print("grapa evaluate: baselines left out: the run records no training file that "
+              "still exists; pass --reference FILE to compare with them", file=sys.stderr)
+    print(f"report: {Path(args.out) / 'report.md'}")
     return 0
 
 
@@ -256,6 +329,8 @@ def _run_demo(args) -> int:
 
     import grapa
     from grapa.data import anomaly_split, sample_path
+    from grapa.evaluation.baselines import BASELINES, DEFAULT_BASELINES
+    from grapa.models import JetDensity
     from grapa.report import write_report
 
     def every_20_epochs(epoch, logs):
@@ -264,19 +339,27 @@ def _run_demo(args) -> int:
                   flush=True)
 
     out = Path(args.out)
-    jets = anomaly_split(sample_path(), n_constituents=4)
+    jets = anomaly_split(sample_path(), n_constituents=None)  # all 30: the observables need them
     print(f"grapa demo: training jets4 on {len(jets.train)} simulated QCD jets "
           f"(at least {args.min_epochs} epochs, patience {args.patience})", flush=True)
     model, history = grapa.train(
-        "jets4", jets.train, out=out / "run", n_train=len(jets.train),
+        "jets4", jets.train[:, :4], out=out / "run", n_train=len(jets.train),
         min_epochs=args.min_epochs, patience=args.patience, max_epochs=args.max_epochs,
         seed=args.seed, resume=False, verbose=0,
         callbacks=[keras.callbacks.LambdaCallback(on_epoch_end=every_20_epochs)],
     )
+    print("grapa demo: fitting the density scorer and the baselines on the same QCD jets",
+          flush=True)
+    compared = {"density (recommended)": JetDensity(seed=args.seed),
+                **{name: BASELINES[name]() for name in DEFAULT_BASELINES}}
     report = write_report(model, jets.background_test, jets.signal_test, out / "report",
-                          history=history, model_name="jets4 (grapa demo)")
-    print(f"grapa demo: AUC QCD vs top = {report['auc']:.3f} on {report['n_background']} QCD "
-          f"and {report['n_signal']} top test jets")
+                          history=history, model_name="jets4 (grapa demo)",
+                          reference=jets.train, compared=compared)
+    print(f"grapa demo: AUC QCD vs top on {report['n_background']} QCD and {report['n_signal']} "
+          "top test jets:")
+    rows = {"jets4 autoencoder": report, **report["compared"]}
+    for name, row in rows.items():
+        print(f"  {name:24s} {row['auc']:.3f} +- {row['auc_error']:.3f}")
     print(f"grapa demo: report written to {out / 'report' / 'report.md'}")
     return 0
 

@@ -19,7 +19,7 @@ from grapa import evaluation, plotting
 
 MODELS = ("density", "mass", "observables", "angular", "mixed", "autoencoder", "normalized")
 # The trivial scorers every cross table is compared with, on the same test jets.
-BASELINES = ("mass", "observables")
+BASELINES = evaluation.DEFAULT_BASELINES
 # Kinds whose scores are log-likelihoods: on one scale across seeds, and possibly negative.
 LIKELIHOOD_MODELS = ("density", "observables")
 

@@ -1,9 +1,12 @@
-"""Training a jet autoencoder with the thesis's recipe (Klüttermann 2021, sec. 4.4).
+"""Training a jet model on background jets and writing the run.
 
-`train` reads (or takes) background jets, builds a preset, fits it with Adam 0.003,
-batch 100, at least `min_epochs` epochs then early stopping with `patience` (restoring
-the best weights), stops on NaN and checks every weight after training, and writes
-`model.keras`, `history.csv` and `config.json` into `out`.
+`train` reads (or takes) background jets, builds an autoencoder preset, fits it with the
+thesis's recipe (Klüttermann 2021, sec. 4.4: Adam 0.003, batch 100, at least
+`min_epochs` epochs then early stopping with `patience`, restoring the best weights),
+stops on NaN and checks every weight after training. `train_density` fits the
+likelihood scorer `grapa.models.JetDensity` on the whole jets. Both write `model.keras`,
+`history.csv` and `config.json` into `out`; `reference_jets` reads a run's training jets
+back, for the baselines a report compares the model with.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import numpy as np
 
 from grapa.callbacks import recipe_callbacks
 from grapa.models.autoencoder import GraphAutoencoder, build_graph_autoencoder, resolve_config
+from grapa.models.density import JetDensity
 
 RECIPE = dict(
     learning_rate=0.003, batch_size=100, min_epochs=500, patience=100, max_epochs=10_000,
@@ -30,7 +34,7 @@ def load_background(data, n_constituents, n_jets=None, label=0):
 
     Args:
         data: `(n_jets, n, 4)` array, or a path to a top-tagging HDF5 file.
-        n_constituents: constituents per jet the model takes.
+        n_constituents: constituents per jet the model takes; None: all there are.
         n_jets: keep at most this many jets (the first ones).
         label: with a file that has `is_signal_new`, keep only jets with this label
             (0 = QCD, the thesis's background); None keeps all.
@@ -51,9 +55,10 @@ def load_background(data, n_constituents, n_jets=None, label=0):
                 )
     else:
         jets = np.asarray(data, dtype="float32")
-        if jets.ndim != 3 or jets.shape[1:] != (n_constituents, 4):
+        expected = (jets.shape[1] if n_constituents is None and jets.ndim == 3 else n_constituents, 4)
+        if jets.ndim != 3 or jets.shape[1:] != expected:
             raise ValueError(
-                f"expected background jets of shape (n_jets, {n_constituents}, 4), got "
+                f"expected background jets of shape (n_jets, {expected[0]}, 4), got "
                 f"{jets.shape}; slice or read them with n_constituents={n_constituents}."
             )
     return jets if n_jets is None else jets[:n_jets]
@@ -129,7 +134,7 @@ def train(
     history = {k: [float(v) for v in values] for k, values in fit.history.items()}
     if out:
         _write_run(out, model, history, dict(
-            preset=preset, architecture=architecture, data=str(data) if isinstance(data, (str, os.PathLike)) else "array",
+            preset=preset, architecture=architecture, data=_data_name(data),
             n_jets=int(len(jets)), n_train=n_train, max_epochs=max_epochs, min_epochs=min_epochs,
             patience=patience, batch_size=batch_size, learning_rate=learning_rate,
             validation_split=validation_split, label=label, seed=seed,
@@ -138,6 +143,75 @@ def train(
             best_val_loss=min(history["val_loss"]) if history.get("val_loss") else None,
         ))
     return model, history
+
+
+def train_density(data, *, out=None, n_train=RECIPE["n_train"], label=0, seed=0, verbose=0,
+                  **fit_options):
+    """Fit the likelihood scorer `grapa.models.JetDensity` on background jets.
+
+    Its observables are sums over the whole jet, so every constituent there is is read.
+
+    Args:
+        data: background jets `(n_jets, n, 4)` or a top-tagging file path.
+        out: directory for `model.keras`, `history.csv` and `config.json`; None keeps
+            the model in memory only.
+        n_train: jets used (the fit holds out its own validation part).
+        label: with a file, fit on jets with this `is_signal_new` (None: all).
+        seed: `JetDensity`'s seed (initial weights and shuffle).
+        verbose: Keras progress bar setting.
+        **fit_options: `JetDensity.fit` options (`epochs`, `batch_size`,
+            `learning_rate`, `validation_split`, `patience`).
+
+    Returns:
+        `(model, history)`: the fitted `JetDensity` and a dict of per-epoch logs.
+    """
+    jets = load_background(data, None, n_train, label)
+    model = JetDensity(seed=seed)
+    start = time.perf_counter()
+    fit = model.fit(jets, verbose=verbose, **fit_options)
+    seconds = time.perf_counter() - start
+    history = {k: [float(v) for v in values] for k, values in fit.history.items()}
+    if out:
+        out = Path(out)
+        out.mkdir(parents=True, exist_ok=True)
+        import pandas as pd
+
+        frame = pd.DataFrame(history)
+        frame.insert(0, "epoch", range(len(frame)))
+        frame.to_csv(out / "history.csv", index=False)
+        _write_run(out, model, history, dict(
+            model="density", data=_data_name(data), n_jets=int(len(jets)), n_train=n_train,
+            label=label, seed=seed, fit_options=fit_options, backend=keras.backend.backend(),
+            train_seconds=round(seconds, 2), epochs_run=len(history.get("loss", [])),
+            best_val_loss=min(history["val_loss"]) if history.get("val_loss") else None,
+        ))
+    return model, history
+
+
+def reference_jets(run):
+    """The background jets a run was trained on, every constituent, read back from its file.
+
+    Args:
+        run: the run directory (or its `model.keras`) written by `train` or
+            `train_density`.
+
+    Returns:
+        float32 `(n_jets, n, 4)` jets, or None when the run did not record a file
+        (trained on an array) or the file is gone.
+    """
+    run = Path(run)
+    config_file = (run.parent if run.suffix == ".keras" else run) / "config.json"
+    if not config_file.exists():
+        return None
+    config = json.loads(config_file.read_text())
+    data = config.get("data")
+    if not data or data == "array" or not Path(data).exists():
+        return None
+    return load_background(data, None, config.get("n_jets"), config.get("label", 0))
+
+
+def _data_name(data):
+    return str(Path(data).resolve()) if isinstance(data, (str, os.PathLike)) else "array"
 
 
 def _write_run(out, model, history, config):

@@ -28,7 +28,13 @@ def test_demo_writes_the_full_report(tmp_path, capsys):
     expected = roc_auc_score(labels, np.r_[scores["background"], scores["signal"]])
     assert report["auc"] == pytest.approx(expected, abs=1e-12)
     assert report["n_background"] == len(scores["background"]) == 2800
-    assert "AUC QCD vs top" in capsys.readouterr().out
+    # the model next to the recommended scorer and the baselines, fitted on its training jets
+    assert set(report["compared"]) == {"density (recommended)", "mass", "observables"}
+    assert report["n_reference"] == 8400 - 2800
+    for row in report["compared"].values():
+        assert row["n_background"] == 2800 and 0.5 < row["auc"] <= 1
+    output = capsys.readouterr().out
+    assert "AUC QCD vs top" in output and "density (recommended)" in output
 
 
 def test_train_then_evaluate(tmp_path, capsys):
@@ -46,6 +52,43 @@ def test_train_then_evaluate(tmp_path, capsys):
     report = json.loads((tmp_path / "report" / "report.json").read_text())
     assert report["n_background"] + report["n_signal"] == 1000
     assert "history.png" in report["figures"]
+    # baselines fitted on the run's own 400 training jets, found through config.json
+    assert report["n_reference"] == 400 and set(report["compared"]) == {"mass", "observables"}
+
+
+def test_train_density_then_evaluate_with_another_reference(tmp_path, capsys):
+    from grapa.data import read_jets, sample_path, write_jets
+
+    jets, labels = read_jets(sample_path(), stop=3000)
+    data = tmp_path / "mixed.h5"
+    write_jets(data, jets, labels)
+    run = tmp_path / "density"
+    assert main(["train", "--model", "density", "--data", str(data), "--out", str(run),
+                 "--n-train", "600", "--max-epochs", "5", "--quiet"]) == 0
+    assert "trained the density scorer" in capsys.readouterr().out
+    data.unlink()  # the training file is gone: the report says how to compare anyway
+    assert main(["evaluate", "--model", str(run / "model.keras"), "--background",
+                 str(sample_path()), "--out", str(tmp_path / "bare"), "--max-jets", "800"]) == 0
+    assert "pass --reference FILE" in capsys.readouterr().err
+    assert json.loads((tmp_path / "bare" / "report.json").read_text())["compared"] == {}
+    assert main(["evaluate", "--model", str(run / "model.keras"), "--background",
+                 str(sample_path()), "--out", str(tmp_path / "report"), "--max-jets", "800",
+                 "--reference", str(sample_path())]) == 0
+    report = json.loads((tmp_path / "report" / "report.json").read_text())
+    assert report["n_reference"] == int((read_jets(sample_path())[1] == 0).sum())
+    assert report["figures"] == ["history.png", "losses.png", "roc.png"]
+    assert "baseline observables" in capsys.readouterr().out
+
+
+def test_train_on_a_signal_only_file_names_the_cli_flag(tmp_path, capsys):
+    from grapa.data import read_jets, sample_path, write_jets
+
+    jets, labels = read_jets(sample_path(), stop=500)
+    write_jets(tmp_path / "top.h5", jets[labels == 1], labels[labels == 1])
+    code = main(["train", "--model", "density", "--data", str(tmp_path / "top.h5"),
+                 "--out", str(tmp_path / "run")])
+    error = capsys.readouterr().err
+    assert code == 2 and "--label -1" in error and "label=None" not in error
 
 
 def test_train_reports_data_errors_without_traceback(tmp_path, capsys):

@@ -60,3 +60,28 @@ def test_train_from_file_uses_background_label_only(tmp_path):
     assert np.any(labels == 1)  # the file has top jets, which train() left out
     with pytest.raises(ValueError, match="shape"):
         grapa.train("jets4", np.zeros((10, 9, 4)), max_epochs=1, verbose=0)
+
+
+def test_train_density_writes_a_run_whose_reference_jets_are_its_training_jets(tmp_path):
+    from grapa.data import read_jets, sample_path
+    from grapa.training import reference_jets
+
+    model, history = grapa.train_density(sample_path(), out=tmp_path, n_train=400, epochs=3,
+                                         patience=1)
+    assert 1 <= len(history["loss"]) <= 3
+    config = json.loads((tmp_path / "config.json").read_text())
+    assert config["model"] == "density" and config["n_jets"] == 400 and config["label"] == 0
+    assert len(pd.read_csv(tmp_path / "history.csv")) == len(history["loss"])
+    jets, labels = read_jets(sample_path())
+    expected = jets[labels == 0][:400]
+    np.testing.assert_array_equal(reference_jets(tmp_path / "model.keras"), expected)
+    loaded = keras.saving.load_model(tmp_path / "model.keras")
+    np.testing.assert_allclose(loaded.score(expected[:20]), model.score(expected[:20]), rtol=1e-6)
+
+
+def test_reference_jets_of_a_run_on_an_array_is_none(sample_jets, tmp_path):
+    from grapa.training import reference_jets
+
+    grapa.train_density(sample_jets[0][:100], out=tmp_path, n_train=100, epochs=1)
+    assert reference_jets(tmp_path) is None
+    assert reference_jets(tmp_path / "elsewhere") is None

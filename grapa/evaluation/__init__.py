@@ -18,6 +18,7 @@ the output of any model (or of none: see `grapa.evaluation.baselines`).
 
 from grapa.evaluation.baselines import (
     BASELINES,
+    DEFAULT_BASELINES,
     AngularScorer,
     MassScorer,
     ObservablesScorer,
@@ -42,6 +43,7 @@ from grapa.evaluation.metrics import (
 
 __all__ = [
     "BASELINES",
+    "DEFAULT_BASELINES",
     "AngularScorer",
     "MassScorer",
     "ObservablesScorer",

@@ -19,6 +19,7 @@ from grapa.evaluation.metrics import _finite_array
 
 __all__ = [
     "BASELINES",
+    "DEFAULT_BASELINES",
     "AngularScorer",
     "MassScorer",
     "ObservablesScorer",
@@ -234,6 +235,8 @@ class ObservablesScorer:
 
 
 BASELINES = {scorer.name: scorer for scorer in (MassScorer, ObservablesScorer, AngularScorer)}
+# The trivial scorers every report and cross table shows beside the model, on the same jets.
+DEFAULT_BASELINES = ("mass", "observables")
 
 
 def _masses(jets) -> np.ndarray:

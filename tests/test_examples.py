@@ -16,6 +16,7 @@ EXAMPLES = pathlib.Path(__file__).resolve().parents[1] / "examples"
     ("jets9.py", "jets9: AUC QCD vs top"),
     ("jets16.py", "jets16: AUC QCD vs top"),
     ("oneoff_invertibility.py", "mixed"),
+    ("anomaly_scores.py", "observables"),
     ("digits_oneoff.py", "IsolationForest"),
 ])
 def test_example_runs_quick(script, expected, tmp_path):

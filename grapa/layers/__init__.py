@@ -2,6 +2,7 @@
 `(batch, nodes, nodes)`; a node whose features are all zero is padding."""
 
 from grapa.layers.features import FEATURE_NAMES, JetFeatures, SortNodes
+from grapa.layers.flow import AutoregressiveAffine, GaussianMixtureDensity
 from grapa.layers.graph import FullyConnectedGraph, TopKGraph
 from grapa.layers.norm import JetNorm, MaskedBatchNormalization
 from grapa.layers.oneoff import OneOff
@@ -17,11 +18,13 @@ from grapa.layers.update import GraphUpdate
 
 __all__ = [
     "FEATURE_NAMES",
+    "AutoregressiveAffine",
     "Compress",
     "CompressGraph",
     "CutFeatures",
     "Decompress",
     "FullyConnectedGraph",
+    "GaussianMixtureDensity",
     "GraphLikeDecompress",
     "GraphUpdate",
     "JetFeatures",

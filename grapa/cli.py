@@ -152,18 +152,10 @@ def _add_train(subparsers) -> None:
                         help="jets used, validation included (default %(default)s)")
     parser.add_argument("--min-epochs", type=int, default=RECIPE["min_epochs"],
                         help="autoencoder only (default %(default)s)")
-    parser.add_argument("--patience", type=int, default=None,
-                        help=f"epochs without improvement before stopping (default: "
-                        f"autoencoder {RECIPE['patience']}, density {_DENSITY_FIT['patience']})")
-    parser.add_argument("--max-epochs", type=int, default=None,
-                        help=f"most epochs (default: autoencoder {RECIPE['max_epochs']}, "
-                        f"density {_DENSITY_FIT['epochs']})")
-    parser.add_argument("--batch-size", type=int, default=None,
-                        help=f"default: autoencoder {RECIPE['batch_size']}, density "
-                        f"{_DENSITY_FIT['batch_size']}")
-    parser.add_argument("--learning-rate", type=float, default=None,
-                        help=f"default: autoencoder {RECIPE['learning_rate']}, density "
-                        f"{_DENSITY_FIT['learning_rate']}")
+    for dest, (recipe_key, density_key, kind, what) in _SCHEDULE.items():
+        parser.add_argument(f"--{dest.replace('_', '-')}", type=kind, default=None,
+                            help=f"{what} (default: autoencoder {RECIPE[recipe_key]}, "
+                            f"density {_DENSITY_FIT[density_key]})")
     parser.add_argument("--validation-split", type=float, default=RECIPE["validation_split"])
     parser.add_argument("--label", type=int, default=0,
                         help="train on jets with this is_signal_new (default 0, QCD); -1 for all")
@@ -188,6 +180,13 @@ def _density_fit_defaults():
 
 
 _DENSITY_FIT = _density_fit_defaults()
+# CLI flag -> (its key in training.RECIPE, its JetDensity.fit argument, type, meaning)
+_SCHEDULE = {
+    "patience": ("patience", "patience", int, "epochs without improvement before stopping"),
+    "max_epochs": ("max_epochs", "epochs", int, "most epochs"),
+    "batch_size": ("batch_size", "batch_size", int, "jets per step"),
+    "learning_rate": ("learning_rate", "learning_rate", float, "Adam's learning rate"),
+}
 
 
 def _run_train(args) -> int:
@@ -197,29 +196,26 @@ def _run_train(args) -> int:
     label = None if args.label < 0 else args.label
     try:
         if args.model == "density":
-            chosen = {"epochs": args.max_epochs, "batch_size": args.batch_size,
-                      "learning_rate": args.learning_rate, "patience": args.patience}
+            chosen = {density_key: getattr(args, dest)
+                      for dest, (_, density_key, _, _) in _SCHEDULE.items()
+                      if getattr(args, dest) is not None}
             model, history = grapa.train_density(
                 args.data, out=args.out, n_train=args.n_train, label=label, seed=args.seed,
                 validation_split=args.validation_split, verbose=2 if args.quiet else "auto",
-                **{name: value for name, value in chosen.items() if value is not None})
+                **chosen)
             what = "the density scorer"
         else:
             overrides = {"normalization": args.normalization}
             if args.loss:
                 overrides["loss"] = args.loss
-
-            def given(value, name):
-                return RECIPE[name] if value is None else value
-
+            schedule = {recipe_key: RECIPE[recipe_key] if getattr(args, dest) is None
+                        else getattr(args, dest)
+                        for dest, (recipe_key, _, _, _) in _SCHEDULE.items()}
             model, history = grapa.train(
                 args.preset, args.data, out=args.out, n_train=args.n_train,
-                max_epochs=given(args.max_epochs, "max_epochs"), min_epochs=args.min_epochs,
-                patience=given(args.patience, "patience"),
-                batch_size=given(args.batch_size, "batch_size"),
-                learning_rate=given(args.learning_rate, "learning_rate"),
-                validation_split=args.validation_split, label=label, seed=args.seed,
-                resume=not args.no_resume, verbose=2 if args.quiet else "auto", **overrides,
+                min_epochs=args.min_epochs, validation_split=args.validation_split,
+                label=label, seed=args.seed, resume=not args.no_resume,
+                verbose=2 if args.quiet else "auto", **schedule, **overrides,
             )
             what = args.preset
     except (FileNotFoundError, ValueError) as error:

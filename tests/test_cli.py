@@ -105,3 +105,21 @@ def test_installed_command_defaults_to_jax(tmp_path):
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                          env=env, cwd=tmp_path, check=True).stdout
     assert out.split()[-1] == "jax"
+
+
+@pytest.mark.parametrize("backend", ["jax", "tensorflow"])
+def test_installed_command_prints_no_tensorflow_cpp_log_line(tmp_path, backend):
+    """TensorFlow's C++ logger ("Could not find cuda drivers", absl, cuInit) stays out."""
+    import re
+
+    env = {**__import__("os").environ, "KERAS_BACKEND": backend}
+    env.pop("TF_CPP_MIN_LOG_LEVEL", None)
+    result = subprocess.run([sys.executable, "-c", "import grapa_cli, sys; sys.exit(grapa_cli.main())",
+                             "demo", "--out", str(tmp_path), *TINY],
+                            capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    output = result.stdout + result.stderr
+    cpp_lines = [line for line in output.splitlines()
+                 if re.match(r"[IWEF]\d{4} ", line) or "absl" in line or "cuda" in line.lower()]
+    assert cpp_lines == []
+    assert "grapa demo: report written to" in result.stdout

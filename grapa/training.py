@@ -20,6 +20,7 @@ import keras
 import numpy as np
 
 from grapa.callbacks import recipe_callbacks
+from grapa.data.checks import check_jets
 from grapa.models.autoencoder import GraphAutoencoder, build_graph_autoencoder, resolve_config
 from grapa.models.density import JetDensity
 
@@ -54,14 +55,9 @@ def load_background(data, n_constituents, n_jets=None, label=0):
                     "to train on every jet, or another file."
                 )
     else:
-        jets = np.asarray(data, dtype="float32")
-        expected = (jets.shape[1] if n_constituents is None and jets.ndim == 3 else n_constituents, 4)
-        if jets.ndim != 3 or jets.shape[1:] != expected:
-            raise ValueError(
-                f"expected background jets of shape (n_jets, {expected[0]}, 4), got "
-                f"{jets.shape}; slice or read them with n_constituents={n_constituents}."
-            )
-    return jets if n_jets is None else jets[:n_jets]
+        jets = np.asarray(data)
+    jets = jets if n_jets is None else jets[:n_jets]
+    return check_jets(jets, n_constituents, training=True, what="training jets")
 
 
 def train(

@@ -304,7 +304,7 @@ def test_angular_scores_rank_wide_jets_above_narrow_ones():
 
 
 def test_jet_angle_errors_name_the_problem():
-    with pytest.raises(ValueError, match=r"\(n_jets, n, 4\)"):
+    with pytest.raises(ValueError, match=r"\(n_jets, n_constituents, 4\).*got \(2, 3, 3\)"):
         angular_distances(np.ones((2, 3, 3)))
     beam = np.zeros((1, 2, 4))
     beam[0, 0] = [10.0, 0.0, 0.0, 10.0]  # along the beam: JetFeatures clamps pT, stays finite

@@ -6,6 +6,7 @@ happens inside the models (SPEC sec. 1).
 
 from pathlib import Path
 
+from grapa.data.checks import EmptyJetsWarning, check_jets
 from grapa.data.observables import (
     SUBSTRUCTURE_OBSERVABLES,
     jet_observables,
@@ -41,6 +42,8 @@ def sample_path() -> Path:
 __all__ = [
     "AnomalySplit",
     "anomaly_split",
+    "check_jets",
+    "EmptyJetsWarning",
     "PROCESSES",
     "JetDataError",
     "JetSequence",

@@ -15,6 +15,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from grapa.data.checks import check_jets
+
 __all__ = [
     "SUBSTRUCTURE_OBSERVABLES",
     "jet_observables",
@@ -106,23 +108,10 @@ def substructure_observables(jets) -> pd.DataFrame:
 def validate_jets(jets) -> np.ndarray:
     """`jets` as float64, or a ValueError naming what is wrong with them.
 
-    Checked: shape `(n_jets, n_constituents, 4)`, at least one jet, finite values, and
-    at least one constituent with pT > 0 in every jet.
+    Checked: `grapa.data.check_jets` (shape `(n_jets, n_constituents, 4)`, at least one
+    jet, finite values), and at least one constituent with pT > 0 in every jet.
     """
-    jets = np.asarray(jets, dtype=np.float64)
-    if jets.ndim != 3 or jets.shape[-1] != 4:
-        raise ValueError(
-            f"jets must have shape (n_jets, n_constituents, 4) with columns (E, px, py, pz), "
-            f"got {jets.shape}."
-        )
-    if len(jets) == 0:
-        raise ValueError("jets is empty: pass at least one jet.")
-    finite = np.isfinite(jets).all(axis=(1, 2))
-    if not finite.all():
-        raise ValueError(
-            f"{int((~finite).sum())} of {len(jets)} jets have non-finite values (NaN or inf), "
-            f"the first at jet index {int(np.argmin(finite))}; drop or repair them first."
-        )
+    jets = check_jets(jets, dtype=np.float64)
     pt = np.hypot(jets[..., 1], jets[..., 2])
     empty = ~(pt > 0).any(axis=1)
     if empty.any():

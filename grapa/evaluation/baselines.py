@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from grapa.data.checks import check_jets
 from grapa.data.observables import (
     SUBSTRUCTURE_OBSERVABLES,
     jet_observables,
@@ -51,12 +52,7 @@ def jet_features(jets, batch_size: int = 65536) -> np.ndarray:
 
     from grapa.layers import JetFeatures
 
-    jets = _finite_array(jets, "jets").astype(np.float32)
-    if jets.ndim != 3 or jets.shape[-1] != 4:
-        raise ValueError(
-            f"jets must have shape (n_jets, n, 4) with columns (E, px, py, pz), got "
-            f"{jets.shape}."
-        )
+    jets = check_jets(jets)
     layer = JetFeatures()
     parts = [
         ops.convert_to_numpy(layer(jets[start : start + batch_size]))

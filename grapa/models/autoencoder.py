@@ -11,6 +11,7 @@ from keras import ops
 
 from grapa import layers as gl
 from grapa import losses
+from grapa.data.checks import check_jets
 
 # Per-preset architecture (SPEC §3). `compression[s]` nodes merge into one at stage s,
 # `units[s]` features per node after it; the last is the latent size on one node.
@@ -138,15 +139,7 @@ def _numpy(tensor):
 
 
 def _as_jets(jets, input_shape):
-    jets = np.asarray(jets, dtype="float32")
-    expected = tuple(input_shape[1:])
-    if jets.ndim != 3 or jets.shape[1:] != expected:
-        raise ValueError(
-            f"expected jets of shape (n_jets, {expected[0]}, {expected[1]}) (constituent "
-            f"4-vectors E, px, py, pz), got {jets.shape}. Read them with "
-            f"grapa.data.read_jets(path, n_constituents={expected[0]})."
-        )
-    return jets
+    return check_jets(jets, input_shape[1])
 
 
 def _preprocessing(jets, normalization):

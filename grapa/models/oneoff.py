@@ -38,6 +38,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from grapa.data.checks import check_finite
 from grapa.layers.oneoff import OneOff
 
 __all__ = [
@@ -143,11 +144,8 @@ def _features(x, input_dim=None, name="x"):
         )
     if len(array) == 0:
         raise ValueError(f"{name} is empty: pass at least one event.")
-    if not np.all(np.isfinite(array)):
-        raise ValueError(
-            f"{name} has {np.size(array) - np.isfinite(array).sum()} non-finite values; "
-            "drop or fix those events first (e.g. x[np.isfinite(x).all(axis=1)])."
-        )
+    check_finite(array, f"events of {name}", fix=f"{name}[np.isfinite({name}).all(axis=1)]",
+                 unit="event")
     return array
 
 

@@ -17,10 +17,21 @@ def _build_parser() -> argparse.ArgumentParser:
         description="Graph autoencoders and oneoff anomaly detection for particle jets.",
     )
     parser.add_argument("--version", action="store_true", help="print grapa's version and exit")
+    parser.add_argument("--verbose", action="store_true", help=_VERBOSE_HELP)
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for add in _SUBCOMMANDS:
         add(subparsers)
+    for subparser in subparsers.choices.values():  # `grapa train ... --verbose` works too
+        subparser.add_argument("--verbose", action="store_true", default=argparse.SUPPRESS,
+                               help=_VERBOSE_HELP)
     return parser
+
+
+_VERBOSE_HELP = "on an error, print Python's full back trace, not only grapa's message"
+
+
+class CommandError(Exception):
+    """An error whose message is in the command line's terms (its flags, not Python's)."""
 
 
 def _add_simulate(subparsers) -> None:
@@ -71,7 +82,7 @@ def _run_simulate(args) -> int:
             label=args.label,
         )
     except ValueError as error:  # unknown process, rejected Pythia setting, bad count
-        return _data_error("simulate", error)
+        raise CommandError(error) from error
     print(f"wrote {args.jets} {args.process} jets to {path}")
     return 0
 
@@ -97,7 +108,7 @@ def _run_inspect(args) -> int:
     try:
         summary = describe_jets(args.file, key=args.key)
     except (FileNotFoundError, ValueError) as error:  # JetDataError is a ValueError
-        return _data_error("inspect", error)
+        raise CommandError(error) from error
     n_jets = summary["n_jets"]
     print(
         f"{args.file} (key '{args.key}', pandas {summary['format']} format): {n_jets} jets, "
@@ -123,10 +134,8 @@ def _presets() -> list[str]:
     return sorted(PRESETS)
 
 
-def _data_error(command: str, error: Exception) -> int:
-    """Print a data error's message (it names the fix) without a traceback."""
-    print(f"grapa {command}: error: {error}", file=sys.stderr)
-    return 2
+# Errors whose message names the problem and its fix: printed alone, as one line.
+_EXPLAINED = (CommandError, FileNotFoundError, ValueError, FloatingPointError)
 
 
 def _add_train(subparsers) -> None:
@@ -219,7 +228,7 @@ def _run_train(args) -> int:
             )
             what = args.preset
     except (FileNotFoundError, ValueError) as error:
-        return _data_error("train", _cli_words(error))
+        raise CommandError(_cli_words(error)) from error
     print(f"trained {what} for {len(history['loss'])} epochs, best val_loss "
           f"{min(history['val_loss']):.5f}; wrote {args.out}/model.keras")
     return 0
@@ -282,7 +291,7 @@ def _run_evaluate(args) -> int:
         else:
             reference = reference_jets(args.model)
     except (FileNotFoundError, ValueError) as error:
-        return _data_error("evaluate", _cli_words(error, label_flag="--reference-label"))
+        raise CommandError(_cli_words(error, label_flag="--reference-label")) from error
     history_file = Path(args.model).with_name("history.csv")
     history = pd.read_csv(history_file) if history_file.exists() else None
     report = write_report(model, background, signal, args.out, history=history,
@@ -409,7 +418,7 @@ def _run_crosscheck(args) -> int:
         table = crosscheck(args.data, args.out, factory, n_jets=args.jets, workers=args.workers,
                            baselines=tuple(args.baselines))
     except (FileNotFoundError, ValueError) as error:
-        return _data_error("crosscheck", error)
+        raise CommandError(error) from error
     print(table.round(3).to_string())
     print(f"wrote {Path(args.out) / 'crosscheck.md'}")
     return 0
@@ -432,7 +441,17 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 0
-    return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except Exception as error:
+        if args.verbose:
+            raise
+        explained = isinstance(error, _EXPLAINED)
+        message = " ".join(str(error).split()) if explained else (
+            f"{type(error).__name__}: {' '.join(str(error).split())} (run again with --verbose "
+            "for the full back trace)")
+        print(f"grapa {args.command}: error: {message}", file=sys.stderr)
+        return 2 if explained else 1
 
 
 if __name__ == "__main__":

@@ -123,3 +123,29 @@ def test_installed_command_prints_no_tensorflow_cpp_log_line(tmp_path, backend):
                  if re.match(r"[IWEF]\d{4} ", line) or "absl" in line or "cuda" in line.lower()]
     assert cpp_lines == []
     assert "grapa demo: report written to" in result.stdout
+
+
+def test_an_unexpected_error_is_one_line_and_verbose_shows_the_back_trace(monkeypatch, capsys):
+    import grapa.data
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("disk on fire\nsecond line")
+
+    monkeypatch.setattr(grapa.data, "describe_jets", broken)
+    assert main(["inspect", "any.h5"]) == 1
+    error = capsys.readouterr().err
+    assert error.strip().splitlines() == [
+        "grapa inspect: error: RuntimeError: disk on fire second line (run again with "
+        "--verbose for the full back trace)"]
+    with pytest.raises(RuntimeError, match="disk on fire"):
+        main(["inspect", "any.h5", "--verbose"])
+
+
+def test_a_truncated_file_is_one_line_in_cli_terms(tmp_path, capsys):
+    from grapa.data import sample_path
+
+    cut = tmp_path / "cut.h5"
+    cut.write_bytes(sample_path().read_bytes()[:50_000])
+    assert main(["train", "--data", str(cut), "--out", str(tmp_path / "run")]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and "truncated file" in lines[0] and lines[0].startswith("grapa train")

@@ -417,8 +417,8 @@ def _read_layout(path: str | Path, key: str) -> _Layout:
         store = pd.HDFStore(path, mode="r")
     except Exception as error:  # PyTables raises several types for a non-HDF5 file
         raise JetDataError(
-            f"{path} is not a pandas HDF5 store ({type(error).__name__}: {error}); "
-            "write jets with grapa.data.write_jets or pandas.DataFrame.to_hdf"
+            f"{path} is not a pandas HDF5 store ({_hdf5_reason(error)}); write jets with "
+            "grapa.data.write_jets or pandas.DataFrame.to_hdf"
         ) from error
     with store:
         if key not in store.keys():
@@ -448,6 +448,24 @@ def _read_layout(path: str | Path, key: str) -> _Layout:
     )
     _check_label_column(layout)
     return layout
+
+
+def _hdf5_reason(error: Exception) -> str:
+    """One line from an HDF5 error: the innermost cause of its back trace, not all of it.
+
+    HDF5's messages carry a back trace of twenty lines, one per library frame; its
+    deepest entry says what is wrong with the file ("truncated file: eof = ...").
+    """
+    text = str(error)
+    if "HDF5 error back trace" not in text:
+        return f"{type(error).__name__}: {text}"
+    trace = text.split("HDF5 error back trace", 1)[1].split("End of HDF5 error back trace")[0]
+    causes = [line.strip() for line in trace.splitlines()
+              if line.strip() and not line.strip().startswith("File ")]
+    cause = causes[-1] if causes else "unreadable"
+    if cause.startswith("truncated file"):
+        cause += "; the file is cut short (an interrupted copy or write?)"
+    return f"HDF5: {cause}"
 
 
 def _check_n_constituents(layout: _Layout, n_constituents: int | None) -> int:

@@ -155,6 +155,17 @@ def test_not_an_hdf5_file(tmp_path):
         read_jets(path)
 
 
+def test_truncated_file_gets_one_line_not_hdf5s_back_trace(tmp_path, jets):
+    whole = write_jets(tmp_path / "whole.h5", np.tile(jets, (200, 1, 1)))
+    cut = tmp_path / "cut.h5"
+    cut.write_bytes(whole.read_bytes()[:20_000])
+    with pytest.raises(JetDataError) as caught:
+        read_jets(cut)
+    message = str(caught.value)
+    assert "truncated file" in message and "cut short" in message
+    assert "\n" not in message and "H5F" not in message
+
+
 def test_missing_key_lists_the_keys(tmp_path, jets):
     path = write_jets(tmp_path / "jets.h5", jets, key="train")
     with pytest.raises(JetDataError, match=r"key 'table' not found.*\['train'\].*key="):

@@ -14,15 +14,9 @@ from grapa.data.observables import (
 )
 from grapa.data.simulate import PROCESSES, simulate
 from grapa.data.splits import AnomalySplit, anomaly_split
-from grapa.data.toptagging import (
-    JetDataError,
-    JetSequence,
-    constituent_columns,
-    count_empty_jets,
-    describe_jets,
-    read_jets,
-    write_jets,
-)
+from grapa.data.stream import JetSequence
+from grapa.data.summary import count_empty_jets, describe_jets
+from grapa.data.toptagging import JetDataError, constituent_columns, read_jets, write_jets
 
 SAMPLE_FILE = "toptagging_sample.h5"
 

@@ -19,15 +19,14 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from grapa.callbacks import recipe_callbacks
 from grapa.data.checks import check_jets
-from grapa.models.autoencoder import GraphAutoencoder, build_graph_autoencoder, resolve_config
-from grapa.models.density import JetDensity
-
-RECIPE = dict(
-    learning_rate=0.003, batch_size=100, min_epochs=500, patience=100, max_epochs=10_000,
-    n_train=50_000, validation_split=0.2,
+from grapa.models.autoencoder import (
+    RECIPE,
+    GraphAutoencoder,
+    build_graph_autoencoder,
+    resolve_config,
 )
+from grapa.models.density import JetDensity
 
 
 def load_background(data, n_constituents, n_jets=None, label=0):
@@ -118,13 +117,11 @@ def train(
         model = build_graph_autoencoder(model, **overrides)
     n_nodes = model.encoder.input_shape[1]
     jets = load_background(data, n_nodes, n_train, label)
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate))
-
-    callbacks = list(callbacks) + recipe_callbacks(out, min_epochs, patience, resume)
     start = time.perf_counter()
-    fit = model.fit(
-        jets, epochs=max_epochs, batch_size=batch_size, validation_split=validation_split,
-        callbacks=callbacks, verbose=verbose,
+    fit = model.fit_recipe(
+        jets, min_epochs=min_epochs, patience=patience, max_epochs=max_epochs,
+        batch_size=batch_size, learning_rate=learning_rate, validation_split=validation_split,
+        out=out, resume=resume, callbacks=callbacks, verbose=verbose,
     )
     seconds = time.perf_counter() - start
     history = {k: [float(v) for v in values] for k, values in fit.history.items()}

@@ -38,13 +38,13 @@ def test_resume_continues_from_the_saved_epoch(sample_jets, tmp_path, monkeypatc
     from grapa import callbacks as grapa_callbacks
 
     original = grapa_callbacks.recipe_callbacks
-    monkeypatch.setattr("grapa.training.recipe_callbacks",
+    monkeypatch.setattr("grapa.models.autoencoder.recipe_callbacks",
                         lambda *a, **k: original(*a, **k)[:-1] + [Interrupt(2)])
     with pytest.raises(KeyboardInterrupt):
         grapa.train("jets4", qcd, out=tmp_path, n_train=300, max_epochs=6, min_epochs=6,
                     verbose=0)
     assert len(pd.read_csv(tmp_path / "history.csv")) == 3  # epochs 0, 1, 2 finished
-    monkeypatch.setattr("grapa.training.recipe_callbacks", original)
+    monkeypatch.setattr("grapa.models.autoencoder.recipe_callbacks", original)
     _, history = grapa.train("jets4", qcd, out=tmp_path, n_train=300, max_epochs=6,
                              min_epochs=6, verbose=0)
     assert len(history["loss"]) == 3  # only epochs 3, 4, 5 ran again

@@ -8,15 +8,11 @@ from grapa.models.autoencoder import (
     build_graph_autoencoder,
 )
 from grapa.models.density import JetDensity
+from grapa.models.ensemble import OneOffEnsemble
 from grapa.models.mixed import MixedModel, build_mixed_model
-from grapa.models.oneoff import (
-    MeanVarianceLoss,
-    OneOffEnsemble,
-    OneOffNetwork,
-    build_oneoff,
-    oneoff_loss,
-    random_negatives,
-)
+from grapa.models.oneoff import OneOffNetwork, build_oneoff
+from grapa.models.oneoff_data import random_negatives
+from grapa.models.oneoff_loss import MeanVarianceLoss, oneoff_loss
 
 __all__ = [
     "PRESETS",

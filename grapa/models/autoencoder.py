@@ -11,6 +11,7 @@ from keras import ops
 
 from grapa import layers as gl
 from grapa import losses
+from grapa.callbacks import recipe_callbacks
 from grapa.data.checks import check_jets
 
 # Per-preset architecture (SPEC §3). `compression[s]` nodes merge into one at stage s,
@@ -30,6 +31,11 @@ DEFAULTS = dict(
     batch_norm=True,
 )
 TARGET_LAYER = "target"
+# The thesis's training recipe (SPEC §3, Klüttermann 2021, sec. 4.4).
+RECIPE = dict(
+    learning_rate=0.003, batch_size=100, min_epochs=500, patience=100, max_epochs=10_000,
+    n_train=50_000, validation_split=0.2,
+)
 
 
 @keras.saving.register_keras_serializable(package="grapa")
@@ -85,6 +91,30 @@ class GraphAutoencoder(keras.Model):
         if self.losses:
             loss = loss + ops.sum(self.losses)
         return loss
+
+    def fit_recipe(self, jets, *, min_epochs=RECIPE["min_epochs"], patience=RECIPE["patience"],
+                   max_epochs=RECIPE["max_epochs"], batch_size=RECIPE["batch_size"],
+                   learning_rate=RECIPE["learning_rate"],
+                   validation_split=RECIPE["validation_split"], out=None, resume=False,
+                   callbacks=(), verbose="auto"):
+        """Fit on background `jets` with the thesis's recipe (sec. 4.4).
+
+        Adam with `learning_rate`, at least `min_epochs` epochs, then early stopping on
+        `val_loss` with `patience`, the best weights restored, stopped on NaN and every
+        weight checked after training (`grapa.callbacks.recipe_callbacks`). With `out`,
+        the history is logged to `out/history.csv` and a backup kept so that an
+        interrupted fit resumes (`resume=True`). `grapa.train` wraps this with reading
+        the data and writing the run.
+
+        Returns:
+            the Keras `History`.
+        """
+        jets = check_jets(jets, self.encoder.input_shape[1], training=True, what="training jets")
+        self.compile(optimizer=keras.optimizers.Adam(learning_rate))
+        return self.fit(jets, epochs=max_epochs, batch_size=batch_size,
+                        validation_split=validation_split, verbose=verbose,
+                        callbacks=list(callbacks) + recipe_callbacks(out, min_epochs, patience,
+                                                                     resume))
 
     # -- numpy conveniences -------------------------------------------------------------
 

@@ -14,15 +14,15 @@ import numpy as np
 from keras import ops
 
 from grapa.models.autoencoder import (
+    RECIPE,
     build_graph_autoencoder,
     deserialize_parts,
     serialize_parts,
 )
-from grapa.models.oneoff import OneOffEnsemble
+from grapa.models.ensemble import OneOffEnsemble
 
 _PARTS = ("autoencoder", "ensemble")
-AUTOENCODER_SCHEDULE = dict(min_epochs=500, patience=100, max_epochs=10_000,
-                            batch_size=100, learning_rate=0.003, validation_split=0.2)
+AUTOENCODER_SCHEDULE = {key: value for key, value in RECIPE.items() if key != "n_train"}
 
 
 @keras.saving.register_keras_serializable(package="grapa")
@@ -80,17 +80,15 @@ class MixedModel(keras.Model):
                 ensemble's training (see `OneOffEnsemble.fit`).
             seed: seed of the autoencoder's training.
             verbose: Keras verbosity of both trainings.
-            **schedule: the autoencoder's schedule, `grapa.train` arguments
-                (`min_epochs`, `patience`, `max_epochs`, `batch_size`, `learning_rate`,
-                `validation_split`); defaults are the thesis's recipe.
+            **schedule: the autoencoder's schedule, `GraphAutoencoder.fit_recipe`
+                arguments (`min_epochs`, `patience`, `max_epochs`, `batch_size`,
+                `learning_rate`, `validation_split`); defaults are the thesis's recipe.
 
         Returns:
             self.
         """
-        from grapa.training import train
-
-        schedule = {**AUTOENCODER_SCHEDULE, **schedule}
-        train(self.autoencoder, jets, n_train=len(jets), seed=seed, verbose=verbose, **schedule)
+        keras.utils.set_random_seed(seed)
+        self.autoencoder.fit_recipe(jets, verbose=verbose, **{**AUTOENCODER_SCHEDULE, **schedule})
         self.ensemble.fit(self.latent(jets), epochs=oneoff_epochs, batch_size=oneoff_batch_size,
                           patience=oneoff_patience, random_negatives=random_negatives,
                           verbose=verbose)

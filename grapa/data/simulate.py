@@ -5,7 +5,8 @@ interactions and with a hard-process pT window of 500-700 GeV. Its visible final
 particles (everything but neutrinos) are clustered by FastJet with anti-kT, R = 0.8. The
 leading jet is kept when 550 <= pT <= 650 GeV, |eta| < 2 and, for ``top``, ``quark`` and
 ``gluon``, when it lies within dR < 0.6 of a truth particle of that kind. Its constituents,
-sorted by pT, fill the ``E_i, PX_i, PY_i, PZ_i`` columns of the top-tagging schema.
+sorted by pT, fill the ``E_i, PX_i, PY_i, PZ_i`` columns of the top-tagging schema (the
+selection lives in ``grapa.data.jet_selection``).
 
 Events come from Pythia's batch interface (``Pythia.nextBatch``) as Awkward arrays and are
 clustered by FastJet's Awkward interface, so no Python loop runs over particles or events.
@@ -14,6 +15,10 @@ Reproducibility: the jets are produced in chunks of ``JETS_PER_CHUNK`` accepted 
 by a fresh Pythia instance with its own seed derived from ``seed`` and the chunk number.
 Worker processes share out the chunks and the file is written in chunk order, so the file
 depends on ``seed``, ``n_jets``, the settings and ``n_constituents``, not on ``workers``.
+
+Resuming: every finished chunk is saved at once, atomically, in ``<out>.chunks/``. A run
+that is killed keeps them (and any older ``<out>`` untouched); the same command run again
+simulates only the missing chunks and writes the same file as an uninterrupted run.
 """
 
 from __future__ import annotations
@@ -21,17 +26,23 @@ from __future__ import annotations
 import multiprocessing
 import queue
 import sys
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 from tqdm import tqdm
 
+from grapa.data.chunks import ChunkStore
+from grapa.data.jet_selection import (  # noqa: F401  (the selection's numbers, public here too)
+    _TRUTH_SELECTORS,
+    JET_ABS_ETA_MAX,
+    JET_PT_MAX,
+    JET_PT_MIN,
+    JET_RADIUS,
+    MATCH_RADIUS,
+    select_jets,
+)
 from grapa.data.toptagging import write_jets
-
-if TYPE_CHECKING:
-    import awkward as ak
 
 BEAM_SETTINGS = (
     "Beams:eCM = 14000.",
@@ -63,15 +74,6 @@ PROCESSES = {
     ),
 }
 CUSTOM_PROCESS = "custom"
-
-JET_RADIUS = 0.8
-JET_PT_MIN, JET_PT_MAX = 550.0, 650.0
-JET_ABS_ETA_MAX = 2.0
-MATCH_RADIUS = 0.6
-NEUTRINO_IDS = (12, 14, 16)
-QUARK_IDS = (1, 2, 3, 4, 5)
-GLUON_ID = 21
-TOP_ID = 6
 
 JETS_PER_CHUNK = 250
 EVENTS_PER_BATCH = 100
@@ -138,12 +140,25 @@ def simulate(
         label = 1 if process == "top" else 0
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    store = ChunkStore(path, [asdict(chunk) for chunk in chunks],
+                       [(chunk.n_jets, chunk.n_constituents, 4) for chunk in chunks],
+                       extra={"label": int(label), "jets_per_chunk": JETS_PER_CHUNK})
+    done = store.finished()
+    todo = [k for k in range(len(chunks)) if k not in done]
+    if done and progress:
+        print(f"simulate {process}: resuming, {len(done)} of {len(chunks)} chunks of "
+              f"{path.name} were simulated before", file=sys.stderr)
+    with tqdm(total=n_jets, unit="jet", desc=f"simulate {process}", disable=not progress,
+              initial=sum(chunks[k].n_jets for k in done)) as bar:
+        for k, jets in zip(todo, _run_chunks([chunks[k] for k in todo], workers, bar.update)):
+            store.save(k, jets)
     partial = path.with_name(path.name + ".partial")  # an interrupted run leaves no `path`
     partial.unlink(missing_ok=True)
-    with tqdm(total=n_jets, unit="jet", desc=f"simulate {process}", disable=not progress) as bar:
-        for jets in _run_chunks(chunks, workers, bar.update):
-            write_jets(partial, jets, np.full(len(jets), label), append=partial.exists())
+    for k in range(len(chunks)):
+        jets = store.load(k)
+        write_jets(partial, jets, np.full(len(jets), label), append=k > 0)
     partial.replace(path)
+    store.remove()
     return path
 
 
@@ -282,112 +297,3 @@ def _make_pythia(settings: tuple[str, ...], pythia_seed: int):
     if not pythia.init():
         raise RuntimeError(f"Pythia failed to initialise with settings {list(settings)}")
     return pythia
-
-
-def select_jets(events: ak.Array, truth: str | None, n_constituents: int) -> np.ndarray:
-    """Cluster a batch of Pythia events and return the accepted leading jets.
-
-    Args:
-        events: Awkward array returned by ``pythia8mc.Pythia.nextBatch``.
-        truth: ``"top"``, ``"quark"``, ``"gluon"`` to require a matching truth particle
-            within dR < 0.6 of the jet axis, or None for no matching.
-        n_constituents: constituent slots of the output.
-
-    Returns:
-        float32 array (n_accepted, n_constituents, 4) of (E, px, py, pz), constituents
-        sorted by pT descending and zero padded.
-    """
-    import awkward as ak
-
-    particles = _visible_final_particles(events)
-    jets, constituent_index = _cluster(particles)
-    # [[i]] for the hardest jet of each event, [] for an event without jets
-    leading = ak.singletons(ak.argmax(np.hypot(jets.px, jets.py), axis=1))
-    px, py, pz = (
-        ak.to_numpy(ak.fill_none(ak.firsts(jets[leading][c]), 0.0)) for c in ("px", "py", "pz")
-    )
-    pt = np.hypot(px, py)
-    eta = np.arcsinh(np.divide(pz, pt, out=np.zeros_like(pt), where=pt > 0))
-    accepted = (pt >= JET_PT_MIN) & (pt <= JET_PT_MAX) & (np.abs(eta) < JET_ABS_ETA_MAX)
-    if truth is not None:
-        accepted &= _matched(_TRUTH_SELECTORS[truth](events), eta, np.arctan2(py, px))
-    constituents = particles[accepted][constituent_index[leading][accepted][:, 0]]
-    return _pad_constituents(constituents, n_constituents)
-
-
-def _visible_final_particles(events):
-    import awkward as ak
-
-    prt = events.prt
-    visible = prt.status > 0
-    for neutrino in NEUTRINO_IDS:
-        visible = visible & (abs(prt.id) != neutrino)
-    momenta = prt.p[visible]
-    return ak.zip(
-        {"px": momenta.px, "py": momenta.py, "pz": momenta.pz, "E": momenta.e},
-        with_name="Momentum4D",
-    )
-
-
-def _cluster(particles):
-    """Anti-kT R=0.8 on every event at once; returns (jets, constituent indices)."""
-    import fastjet
-
-    _silence_fastjet_banner()
-    definition = fastjet.JetDefinition(fastjet.antikt_algorithm, JET_RADIUS)
-    sequence = fastjet.ClusterSequence(particles, definition)
-    return sequence.inclusive_jets(), sequence.constituent_index()
-
-
-def _silence_fastjet_banner() -> None:
-    import fastjet
-
-    try:
-        fastjet._swig.ClusterSequence.set_fastjet_banner_stream(None)
-    except AttributeError:  # a fastjet without the SWIG layer: the banner just prints
-        pass
-
-
-def _pad_constituents(constituents, n_constituents: int) -> np.ndarray:
-    import awkward as ak
-
-    order = ak.argsort(np.hypot(constituents.px, constituents.py), axis=1, ascending=False)
-    constituents = ak.pad_none(constituents[order], n_constituents, axis=1, clip=True)
-    columns = [ak.to_numpy(ak.fill_none(constituents[c], 0.0)) for c in ("E", "px", "py", "pz")]
-    return np.stack(columns, axis=-1).astype(np.float32).reshape(-1, n_constituents, 4)
-
-
-def _matched(truth_particles, jet_eta: np.ndarray, jet_phi: np.ndarray) -> np.ndarray:
-    """Whether any truth particle of each event lies within dR < 0.6 of its jet axis."""
-    import awkward as ak
-
-    momenta = truth_particles.p
-    pt = np.hypot(momenta.px, momenta.py)
-    d_eta = np.arcsinh(momenta.pz / pt) - jet_eta
-    d_phi = (np.arctan2(momenta.py, momenta.px) - jet_phi + np.pi) % (2 * np.pi) - np.pi
-    close = d_eta**2 + d_phi**2 < MATCH_RADIUS**2
-    return ak.to_numpy(ak.fill_none(ak.any(close, axis=1), False))
-
-
-def _last_top_quarks(events):
-    """Top quarks in their last copy before decay (their first daughter is no top)."""
-    prt = events.prt
-    is_top = abs(prt.id) == TOP_ID
-    return prt[is_top & (abs(prt.id[prt.daughter1]) != TOP_ID)]
-
-
-def _hard_partons(events, ids: tuple[int, ...]):
-    """Outgoing partons of the hard 2 -> 2 process (status +-23) with |id| in ``ids``."""
-    prt = events.prt
-    wanted = abs(prt.status) == 23
-    kind = abs(prt.id) == ids[0]
-    for parton_id in ids[1:]:
-        kind = kind | (abs(prt.id) == parton_id)
-    return prt[wanted & kind]
-
-
-_TRUTH_SELECTORS = {
-    "top": _last_top_quarks,
-    "quark": lambda events: _hard_partons(events, QUARK_IDS),
-    "gluon": lambda events: _hard_partons(events, (GLUON_ID,)),
-}

@@ -191,3 +191,53 @@ def test_settings_without_jets_in_the_window_stop(tmp_path, monkeypatch):
 def test_rejected_pythia_setting_is_named(tmp_path):
     with pytest.raises(ValueError, match="Pythia rejected the setting 'HardQCD:al = on'"):
         simulate("qcd", 10, tmp_path / "x.h5", settings=("HardQCD:al = on",), progress=False)
+
+
+@pytest.mark.slow
+def test_a_killed_run_resumes_and_writes_the_same_file_as_a_clean_run(tmp_path):
+    """SIGKILL a real `grapa simulate` once its first chunk is saved; rerun; compare."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from grapa.data.simulate import JETS_PER_CHUNK
+
+    n_jets = 3 * JETS_PER_CHUNK
+    out = tmp_path / "killed.h5"
+    command = [sys.executable, "-c", "import grapa_cli, sys; sys.exit(grapa_cli.main())",
+               "simulate", "--process", "qcd", "--jets", str(n_jets), "--out", str(out),
+               "--seed", "5", "--constituents", "20"]
+    run = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    first = tmp_path / "killed.h5.chunks" / "chunk_00000.npy"
+    deadline = time.monotonic() + 300
+    while not first.exists() and run.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    run.send_signal(signal.SIGKILL)
+    run.wait()
+    assert first.exists() and not out.exists(), "the run was not killed midway"
+    kept = len(list(first.parent.glob("chunk_*.npy")))
+    assert 1 <= kept < 3
+
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert f"resuming, {kept} of 3 chunks" in result.stderr
+    assert not first.parent.exists()  # the chunks are removed once the file is whole
+    clean = simulate("qcd", n_jets, tmp_path / "clean.h5", seed=5, n_constituents=20,
+                     progress=False)
+    resumed_jets, resumed_labels = read_jets(out)
+    clean_jets, clean_labels = read_jets(clean)
+    np.testing.assert_array_equal(resumed_jets, clean_jets)
+    np.testing.assert_array_equal(resumed_labels, clean_labels)
+
+
+@pytest.mark.slow
+def test_chunks_of_a_run_with_other_arguments_are_not_reused(tmp_path):
+    out = tmp_path / "jets.h5"
+    simulate("qcd", 10, tmp_path / "reference.h5", seed=3, n_constituents=8, progress=False)
+    folder = tmp_path / "jets.h5.chunks"
+    folder.mkdir()
+    (folder / "run.json").write_text('{"plan": [], "label": 0}')  # another run's leftovers
+    np.save(folder / "chunk_00000.npy", np.ones((10, 8, 4), "float32"))
+    simulate("qcd", 10, out, seed=3, n_constituents=8, progress=False)
+    np.testing.assert_array_equal(read_jets(out)[0], read_jets(tmp_path / "reference.h5")[0])

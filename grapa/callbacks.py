@@ -77,6 +77,33 @@ class NaNGuard(keras.callbacks.TerminateOnNaN):
             )
 
 
+class ResumedCSVLogger(keras.callbacks.CSVLogger):
+    """`CSVLogger` that appends, and drops rows of epochs that are about to run again.
+
+    A run killed after writing epoch k's row but before its backup was saved resumes at
+    epoch k (or, with a corrupt backup, at k - 1): without the trim, history.csv would
+    hold those epochs twice. The first epoch a fit begins tells which rows to keep.
+    """
+
+    def __init__(self, filename, separator=","):
+        super().__init__(filename, separator=separator, append=True)
+        self._trimmed = False
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if self._trimmed:
+            return
+        self._trimmed = True
+        self.csv_file.close()
+        with open(self.filename, encoding="utf-8") as file:
+            lines = file.readlines()
+        if lines:
+            kept = lines[:1] + [line for line in lines[1:]
+                                if line.strip() and int(line.split(self.sep, 1)[0]) < epoch]
+            with open(self.filename, "w", encoding="utf-8") as file:
+                file.writelines(kept)
+        self.csv_file = open(self.filename, "a", encoding="utf-8")  # noqa: SIM115
+
+
 def non_finite_weights(model):
     """Paths of the model's weights that hold NaN or inf."""
     return [w.path for w in model.weights if not np.all(np.isfinite(np.asarray(w.numpy())))]
@@ -87,7 +114,9 @@ def recipe_callbacks(out_dir=None, min_epochs=500, patience=100, resume=True):
 
     Always `MinimumEpochsEarlyStopping` on `val_loss` and `NaNGuard` (last, so it checks
     the restored best weights). With `out_dir`, also `keras.callbacks.CSVLogger` to
-    `history.csv` and `keras.callbacks.BackupAndRestore` in `backup/`: with
+    `history.csv` (`ResumedCSVLogger`) and `keras.callbacks.BackupAndRestore` in
+    `backup/`, which keeps the previous backup too, so that a kill while it saves cannot
+    leave it unreadable: with
     `resume=True` an interrupted run continues from its last finished epoch (the backup
     is deleted when training ends normally); with `resume=False` a stale backup and
     history are removed first.
@@ -101,8 +130,10 @@ def recipe_callbacks(out_dir=None, min_epochs=500, patience=100, resume=True):
             shutil.rmtree(backup_dir, ignore_errors=True)
             if os.path.exists(history):
                 os.remove(history)
+        # double_checkpoint: a kill while the backup is written leaves the previous one
         callbacks += [
-            keras.callbacks.CSVLogger(history, append=True),
-            keras.callbacks.BackupAndRestore(backup_dir, delete_checkpoint=True),
+            ResumedCSVLogger(history),
+            keras.callbacks.BackupAndRestore(backup_dir, delete_checkpoint=True,
+                                             double_checkpoint=True),
         ]
     return callbacks + [NaNGuard()]

@@ -79,3 +79,21 @@ def test_nan_guard_stops_on_nan_loss():
     guard = NaNGuard(raise_on_nan=False)
     history = model.fit(x, y, epochs=5, verbose=0, callbacks=[guard])
     assert len(history.history["loss"]) == 1
+
+
+def test_resumed_csv_logger_drops_the_rows_of_epochs_that_run_again(tmp_path):
+    import keras
+    import numpy as np
+    import pandas as pd
+
+    from grapa.callbacks import ResumedCSVLogger
+
+    path = tmp_path / "history.csv"
+    path.write_text("epoch,loss,val_loss\n0,4.0,\n1,3.0,\n2,2.0,\n3,1.0,\n")  # epochs 2, 3 were lost
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile("sgd", "mse")
+    model.fit(np.zeros((4, 2)), np.zeros((4, 1)), epochs=4, initial_epoch=2, verbose=0,
+              callbacks=[ResumedCSVLogger(str(path))])
+    history = pd.read_csv(path)
+    assert list(history["epoch"]) == [0, 1, 2, 3]
+    assert list(history["loss"][:2]) == [4.0, 3.0] and history["loss"][2] != 2.0

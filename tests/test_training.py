@@ -85,3 +85,50 @@ def test_reference_jets_of_a_run_on_an_array_is_none(sample_jets, tmp_path):
     grapa.train_density(sample_jets[0][:100], out=tmp_path, n_train=100, epochs=1)
     assert reference_jets(tmp_path) is None
     assert reference_jets(tmp_path / "elsewhere") is None
+
+
+def test_a_run_killed_mid_epoch_resumes_to_the_same_epochs(tmp_path):
+    """SIGKILL a real `grapa train` after its first epochs; the rerun finishes the rest."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from grapa.data import sample_path
+
+    run = tmp_path / "run"
+    command = [sys.executable, "-c", "import grapa_cli, sys; sys.exit(grapa_cli.main())",
+               "train", "--preset", "jets4", "--data", str(sample_path()), "--out", str(run),
+               "--n-train", "3000", "--batch-size", "10", "--min-epochs", "8",
+               "--max-epochs", "8", "--patience", "8", "--quiet"]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    history = run / "history.csv"
+
+    def epochs_done():
+        try:
+            return len(pd.read_csv(history))
+        except (OSError, pd.errors.EmptyDataError):
+            return 0
+
+    deadline = time.monotonic() + 300
+    while epochs_done() < 2 and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    killed_at = epochs_done()
+    assert 2 <= killed_at < 8, "the run was not killed midway"
+    assert (run / "backup").exists() and not (run / "model.keras").exists()
+
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert list(pd.read_csv(history)["epoch"]) == list(range(8))  # each epoch once
+    assert "trained jets4 for" in result.stdout
+    assert not (run / "backup").exists()  # the backup goes once the run is complete
+    assert keras.saving.load_model(run / "model.keras").score(
+        sample_jets_of(sample_path())).shape == (10,)
+
+
+def sample_jets_of(path):
+    from grapa.data import read_jets
+
+    return read_jets(path, n_constituents=4, stop=10)[0]

@@ -114,15 +114,18 @@ def test_installed_command_prints_no_tensorflow_cpp_log_line(tmp_path, backend):
 
     env = {**__import__("os").environ, "KERAS_BACKEND": backend}
     env.pop("TF_CPP_MIN_LOG_LEVEL", None)
+    from grapa.data import sample_path
+
     result = subprocess.run([sys.executable, "-c", "import grapa_cli, sys; sys.exit(grapa_cli.main())",
-                             "demo", "--out", str(tmp_path), *TINY],
+                             "train", "--data", str(sample_path()), "--out", str(tmp_path),
+                             "--n-train", "200", "--quiet", *TINY],
                             capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     output = result.stdout + result.stderr
     cpp_lines = [line for line in output.splitlines()
                  if re.match(r"[IWEF]\d{4} ", line) or "absl" in line or "cuda" in line.lower()]
     assert cpp_lines == []
-    assert "grapa demo: report written to" in result.stdout
+    assert "trained jets4 for 2 epochs" in result.stdout
 
 
 def test_an_unexpected_error_is_one_line_and_verbose_shows_the_back_trace(monkeypatch, capsys):

@@ -94,3 +94,17 @@ def test_bad_jets_are_named():
         substructure_observables(jets)
     with pytest.raises(ValueError, match=r"\(n_jets, n_constituents, 4\)"):
         substructure_observables(jets[..., :3])
+
+
+def test_width_uses_the_same_angles_as_the_jetfeatures_layer(sample_jets):
+    """The numpy observables and the Keras layer define d_eta, d_phi alike (one definition
+    of the jet axis and of the wrapped azimuth)."""
+    from grapa.evaluation import jet_features
+
+    jets = sample_jets[1][:200]
+    features = jet_features(jets)  # (flag, d_eta, d_phi, lpt) from grapa.layers.JetFeatures
+    pt = np.hypot(jets[..., 1], jets[..., 2])
+    z = pt / pt.sum(axis=1, keepdims=True)
+    width = (z * np.hypot(features[..., 1], features[..., 2])).sum(axis=1)
+    np.testing.assert_allclose(substructure_observables(jets)["width"], width, rtol=2e-4,
+                               atol=1e-6)

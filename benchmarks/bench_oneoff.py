@@ -19,7 +19,7 @@ os.environ.setdefault("KERAS_BACKEND", "jax")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from grapa.models.oneoff import OneOffEnsemble, build_oneoff  # noqa: E402
+from grapa.models import OneOffEnsemble, build_oneoff  # noqa: E402
 
 MEMBERS = 25
 LATENT = 36  # jets16: 36 latent features on one node

@@ -33,7 +33,7 @@ from sklearn.ensemble import IsolationForest  # noqa: E402
 from sklearn.svm import OneClassSVM  # noqa: E402
 
 from grapa.evaluation import auc  # noqa: E402
-from grapa.models.oneoff import OneOffEnsemble  # noqa: E402
+from grapa.models import OneOffEnsemble  # noqa: E402
 
 BACKGROUND_DIGIT = 7
 TRAIN_FRACTION = 0.5  # of the background digits; the rest are held out for testing

@@ -20,7 +20,7 @@ import numpy as np
 from keras import ops
 
 from grapa import evaluation, losses, plotting
-from grapa.evaluation.baselines import BASELINES, DEFAULT_BASELINES
+from grapa.evaluation.baselines import DEFAULT_BASELINES, baseline_scorers
 from grapa.layers import TopKGraph
 
 REPORT_EVENT = 0  # the fixed background event whose reconstruction is drawn
@@ -63,7 +63,7 @@ def write_report(model, background, signal, out, history=None, model_name=None,
         reference: the background jets the model was trained on, to fit the compared
             scorers on; None leaves them out (the report says so).
         compared: the scorers tabled beside the model: names of
-            `grapa.evaluation.BASELINES` and/or a mapping name -> unfitted scorer with
+            `grapa.evaluation.BASELINES`, or a mapping name -> unfitted scorer with
             `fit(jets)` and `score(jets)` (default: the mass and observables baselines).
 
     Returns:
@@ -81,18 +81,18 @@ def write_report(model, background, signal, out, history=None, model_name=None,
         signal_scores = model.score_reconstruction(*signal_pair)
     else:
         background_scores, signal_scores = model.score(background_in), model.score(signal_in)
-    scores = {"model": (np.asarray(background_scores), np.asarray(signal_scores))}
-    scorers = _scorers(compared)
+    model_scores = (np.asarray(background_scores), np.asarray(signal_scores))
+    scorers = dict(compared) if isinstance(compared, Mapping) else baseline_scorers(compared)
+    compared_scores = {}
     if reference is not None:
         for name, scorer in scorers.items():
             scorer.fit(reference)
-            scores[name] = (scorer.score(background), scorer.score(signal))
-    np.savez(out / "scores.npz", background=scores["model"][0], signal=scores["model"][1],
-             **{f"{name}_{part}": values[k] for name, values in scores.items() if name != "model"
+            compared_scores[name] = (scorer.score(background), scorer.score(signal))
+    np.savez(out / "scores.npz", background=model_scores[0], signal=model_scores[1],
+             **{f"{name}_{part}": values[k] for name, values in compared_scores.items()
                 for k, part in enumerate(("background", "signal"))})
-    report = {"model": model_name or model.name, **_figures_of(*scores["model"])}
-    report["compared"] = {name: _figures_of(*pair) for name, pair in scores.items()
-                          if name != "model"}
+    report = {"model": model_name or model.name, **_figures_of(*model_scores),
+              "compared": {name: _figures_of(*pair) for name, pair in compared_scores.items()}}
     if reference is not None:
         report["n_reference"] = int(len(reference))
     elif scorers:
@@ -101,9 +101,10 @@ def write_report(model, background, signal, out, history=None, model_name=None,
             f"{', '.join(scorers)} on")
 
     figures = {
-        "roc.png": ("ROC curves", lambda p: _plot_rocs(scores, report["model"], p)),
+        "roc.png": ("ROC curves", lambda p: _plot_rocs(
+            {_legend_name(report["model"]): model_scores, **compared_scores}, p)),
         "losses.png": ("Score distributions", lambda p: plotting.plot_loss_distributions(
-            *scores["model"], path=p)),
+            *model_scores, path=p)),
     }
     if reconstructs:
         auc_map = evaluation.feature_auc_map(
@@ -128,16 +129,6 @@ def write_report(model, background, signal, out, history=None, model_name=None,
     return report
 
 
-def _scorers(compared) -> dict:
-    """name -> fresh scorer, from baseline names and/or a mapping of scorers."""
-    if isinstance(compared, Mapping):
-        return dict(compared)
-    unknown = [name for name in compared if name not in BASELINES]
-    if unknown:
-        raise ValueError(f"unknown baselines {unknown}; choose from {sorted(BASELINES)}.")
-    return {name: BASELINES[name]() for name in compared}
-
-
 def _figures_of(background_scores, signal_scores) -> dict:
     area = evaluation.auc(background_scores, signal_scores)
     return {
@@ -150,14 +141,13 @@ def _figures_of(background_scores, signal_scores) -> dict:
     }
 
 
-def _plot_rocs(scores, model_name, path):
-    """The model's ROC curve with every compared scorer's drawn into the same axes."""
+def _plot_rocs(scores, path):
+    """Every scorer's ROC curve (`{legend name: (background, signal) scores}`) in one figure."""
     figure, last = None, len(scores) - 1
     for k, (name, (background_scores, signal_scores)) in enumerate(scores.items()):
         figure = plotting.plot_roc(background_scores, signal_scores,
                                    path=path if k == last else None,
-                                   axes=None if figure is None else figure.axes,
-                                   label=_legend_name(model_name) if name == "model" else name)
+                                   axes=None if figure is None else figure.axes, label=name)
     return figure
 
 

@@ -124,7 +124,7 @@ def train(
         out=out, resume=resume, callbacks=callbacks, verbose=verbose,
     )
     seconds = time.perf_counter() - start
-    history = {k: [float(v) for v in values] for k, values in fit.history.items()}
+    history = _history(fit)
     if out:
         _write_run(out, model, history, dict(
             preset=preset, architecture=architecture, data=_data_name(data),
@@ -163,21 +163,19 @@ def train_density(data, *, out=None, n_train=RECIPE["n_train"], label=0, seed=0,
     start = time.perf_counter()
     fit = model.fit(jets, verbose=verbose, **fit_options)
     seconds = time.perf_counter() - start
-    history = {k: [float(v) for v in values] for k, values in fit.history.items()}
+    history = _history(fit)
     if out:
-        out = Path(out)
-        out.mkdir(parents=True, exist_ok=True)
-        import pandas as pd
-
-        frame = pd.DataFrame(history)
-        frame.insert(0, "epoch", range(len(frame)))
-        frame.to_csv(out / "history.csv", index=False)
         _write_run(out, model, history, dict(
             model="density", data=_data_name(data), n_jets=int(len(jets)), n_train=n_train,
             label=label, seed=seed, fit_options=fit_options, backend=keras.backend.backend(),
             train_seconds=round(seconds, 2), epochs_run=len(history.get("loss", [])),
             best_val_loss=min(history["val_loss"]) if history.get("val_loss") else None,
         ))
+        import pandas as pd  # no CSVLogger here: the density's fit is not resumable
+
+        frame = pd.DataFrame(history)
+        frame.insert(0, "epoch", range(len(frame)))
+        frame.to_csv(Path(out) / "history.csv", index=False)
     return model, history
 
 
@@ -201,6 +199,11 @@ def reference_jets(run):
     if not data or data == "array" or not Path(data).exists():
         return None
     return load_background(data, None, config.get("n_jets"), config.get("label", 0))
+
+
+def _history(fit):
+    """A Keras `History`'s logs as plain floats, one list per metric."""
+    return {key: [float(value) for value in values] for key, values in fit.history.items()}
 
 
 def _data_name(data):

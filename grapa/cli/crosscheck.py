@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from grapa.cli.common import CommandError, presets
+from grapa.cli.common import presets
 
 
 def add_crosscheck(subparsers) -> None:
@@ -50,11 +50,8 @@ def _run_crosscheck(args) -> int:
     factory = ModelFactory(kind=args.model, preset=args.preset, epochs=args.epochs,
                            n_oneoffs=args.oneoffs, oneoff_epochs=args.oneoff_epochs,
                            seed=args.seed, repeats=args.repeats)
-    try:
-        table = crosscheck(args.data, args.out, factory, n_jets=args.jets, workers=args.workers,
-                           baselines=tuple(args.baselines))
-    except (FileNotFoundError, ValueError) as error:
-        raise CommandError(error) from error
+    table = crosscheck(args.data, args.out, factory, n_jets=args.jets, workers=args.workers,
+                       baselines=tuple(args.baselines))
     print(table.round(3).to_string())
     print(f"wrote {Path(args.out) / 'crosscheck.md'}")
     return 0

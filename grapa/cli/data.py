@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from grapa.cli.common import CommandError
-
 
 def add_simulate(subparsers) -> None:
     parser = subparsers.add_parser(
@@ -41,19 +39,18 @@ def add_simulate(subparsers) -> None:
 def _run_simulate(args) -> int:
     from grapa.data import simulate
 
-    try:
-        path = simulate(
-            args.process,
-            args.jets,
-            args.out,
-            seed=args.seed,
-            workers=args.workers,
-            settings=args.settings,
-            n_constituents=args.constituents,
-            label=args.label,
-        )
-    except ValueError as error:  # unknown process, rejected Pythia setting, bad count
-        raise CommandError(error) from error
+    # an unknown process, a rejected Pythia setting or a bad count raise ValueError,
+    # which grapa.cli.main prints as one line
+    path = simulate(
+        args.process,
+        args.jets,
+        args.out,
+        seed=args.seed,
+        workers=args.workers,
+        settings=args.settings,
+        n_constituents=args.constituents,
+        label=args.label,
+    )
     print(f"wrote {args.jets} {args.process} jets to {path}")
     return 0
 
@@ -76,10 +73,7 @@ def _run_inspect(args) -> int:
 
     from grapa.data import describe_jets
 
-    try:
-        summary = describe_jets(args.file, key=args.key)
-    except (FileNotFoundError, ValueError) as error:  # JetDataError is a ValueError
-        raise CommandError(error) from error
+    summary = describe_jets(args.file, key=args.key)  # a JetDataError is a ValueError
     n_jets = summary["n_jets"]
     print(
         f"{args.file} (key '{args.key}', pandas {summary['format']} format): {n_jets} jets, "

@@ -28,7 +28,7 @@ def _run_demo(args) -> int:
 
     import grapa
     from grapa.data import anomaly_split, sample_path
-    from grapa.evaluation.baselines import BASELINES, DEFAULT_BASELINES
+    from grapa.evaluation import baseline_scorers
     from grapa.models import JetDensity
     from grapa.report import write_report
 
@@ -49,8 +49,7 @@ def _run_demo(args) -> int:
     )
     print("grapa demo: fitting the density scorer and the baselines on the same QCD jets",
           flush=True)
-    compared = {"density (recommended)": JetDensity(seed=args.seed),
-                **{name: BASELINES[name]() for name in DEFAULT_BASELINES}}
+    compared = {"density (recommended)": JetDensity(seed=args.seed), **baseline_scorers()}
     report = write_report(model, jets.background_test, jets.signal_test, out / "report",
                           history=history, model_name="jets4 (grapa demo)",
                           reference=jets.train, compared=compared)

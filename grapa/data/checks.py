@@ -76,12 +76,11 @@ def check_jets(jets, n_constituents: int | None = None, *, training: bool = Fals
         raise ValueError(f"{what} is empty: pass at least one jet.")
     if not np.issubdtype(raw.dtype, np.number):
         raise ValueError(f"{what} must be numbers, got dtype {raw.dtype}.")
-    check_finite(raw, what)
-    with np.errstate(over="ignore"):  # an overflow becomes inf, named just below
+    with np.errstate(over="ignore"):  # a value beyond float32's range becomes inf: named below
         array = raw.astype(dtype, copy=False)
-    check_finite(array, what)  # a float64 value beyond float32's range turns into inf
+    check_finite(array, what)  # NaN and inf survive the cast, so one pass checks both
     if training:
-        empty = ~np.any(array != 0, axis=(1, 2))
+        empty = ~np.any(array, axis=(1, 2))
         if empty.all():
             raise ValueError(
                 f"all {len(array)} {what} are empty (every constituent is zero): there is "

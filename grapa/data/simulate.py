@@ -142,7 +142,7 @@ def simulate(
     path.parent.mkdir(parents=True, exist_ok=True)
     store = ChunkStore(path, [asdict(chunk) for chunk in chunks],
                        [(chunk.n_jets, chunk.n_constituents, 4) for chunk in chunks],
-                       extra={"label": int(label), "jets_per_chunk": JETS_PER_CHUNK})
+                       extra={"label": int(label)})
     done = store.finished()
     todo = [k for k in range(len(chunks)) if k not in done]
     if done and progress:

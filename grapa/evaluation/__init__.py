@@ -24,6 +24,7 @@ from grapa.evaluation.baselines import (
     ObservablesScorer,
     angular_distances,
     angular_scores,
+    baseline_scorers,
     jet_features,
 )
 from grapa.evaluation.invertibility import (
@@ -51,6 +52,7 @@ __all__ = [
     "ScoringModel",
     "angular_distances",
     "angular_scores",
+    "baseline_scorers",
     "auc",
     "auc_standard_error",
     "c_addition",

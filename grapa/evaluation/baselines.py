@@ -21,6 +21,7 @@ from grapa.evaluation.metrics import _finite_array
 __all__ = [
     "BASELINES",
     "DEFAULT_BASELINES",
+    "baseline_scorers",
     "AngularScorer",
     "MassScorer",
     "ObservablesScorer",
@@ -233,6 +234,15 @@ class ObservablesScorer:
 BASELINES = {scorer.name: scorer for scorer in (MassScorer, ObservablesScorer, AngularScorer)}
 # The trivial scorers every report and cross table shows beside the model, on the same jets.
 DEFAULT_BASELINES = ("mass", "observables")
+
+
+def baseline_scorers(names=DEFAULT_BASELINES) -> dict:
+    """`{name: fresh, unfitted scorer}` for names of `BASELINES`, or a ValueError naming
+    the unknown ones."""
+    unknown = [name for name in names if name not in BASELINES]
+    if unknown:
+        raise ValueError(f"unknown baselines {unknown}; choose from {sorted(BASELINES)}.")
+    return {name: BASELINES[name]() for name in names}
 
 
 def _masses(jets) -> np.ndarray:

@@ -14,7 +14,6 @@ import numpy as np
 from keras import ops
 
 from grapa.models.autoencoder import (
-    RECIPE,
     build_graph_autoencoder,
     deserialize_parts,
     serialize_parts,
@@ -22,7 +21,6 @@ from grapa.models.autoencoder import (
 from grapa.models.ensemble import OneOffEnsemble
 
 _PARTS = ("autoencoder", "ensemble")
-AUTOENCODER_SCHEDULE = {key: value for key, value in RECIPE.items() if key != "n_train"}
 
 
 @keras.saving.register_keras_serializable(package="grapa")
@@ -88,7 +86,7 @@ class MixedModel(keras.Model):
             self.
         """
         keras.utils.set_random_seed(seed)
-        self.autoencoder.fit_recipe(jets, verbose=verbose, **{**AUTOENCODER_SCHEDULE, **schedule})
+        self.autoencoder.fit_recipe(jets, verbose=verbose, **schedule)
         self.ensemble.fit(self.latent(jets), epochs=oneoff_epochs, batch_size=oneoff_batch_size,
                           patience=oneoff_patience, random_negatives=random_negatives,
                           verbose=verbose)

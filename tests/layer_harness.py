@@ -10,7 +10,8 @@
   and finite gradients for every weight, non-zero unless the test says otherwise.
 
 Inputs are described by "kinds": `"nodes"` tensors `(batch, n, F)` permute and pad along
-axis 1, `"adjacency"` tensors `(batch, n, n)` along axes 1 and 2. A layer that turns
+axis 1, `"adjacency"` tensors `(batch, n, n)` along axes 1 and 2; an output of kind
+`"pooled"` (GlobalPooling, SoftPooling) has no node axis of the input left. A layer that turns
 each node into `c` nodes (Decompress) has `expansion=c`; `Compress` has
 `permutation="invariant"` and pads in whole groups.
 """
@@ -200,9 +201,17 @@ def _check_permutation(layer, inputs, kinds, output_kinds, permutation, expansio
 def _check_padding(layer, inputs, kinds, output_kinds, padding_nodes):
     outputs = _call(layer, inputs)
     padded = _call(layer, _pad(inputs, kinds, padding_nodes))
+    _assert_leading_outputs(outputs, padded, output_kinds)
+
+
+def _assert_leading_outputs(outputs, padded, output_kinds):
+    """The real outputs lead the padded ones' node axis; what follows is exactly zero."""
     for out, pad, kind in zip(outputs, padded, output_kinds):
         n = out.shape[1]
         assert np.all(np.isfinite(pad)), "padding produced non-finite values"
+        if kind == "pooled":  # no node axis of the input left: nothing may move
+            np.testing.assert_allclose(pad, out, atol=ATOL, err_msg="padding changed the pooled output")
+            continue
         real = pad[:, :n] if kind == "nodes" else pad[:, :n, :n]
         np.testing.assert_allclose(real, out, atol=ATOL, err_msg="padding changed real outputs")
         extra = pad.copy()
@@ -211,6 +220,83 @@ def _check_padding(layer, inputs, kinds, output_kinds, padding_nodes):
         else:
             extra[:, :n, :n] = 0
         assert np.all(extra == 0), "padding nodes did not stay zero / got edges"
+
+
+def _insert_padding(tensors, kinds, positions, total):
+    """Place the real nodes at `positions` of `total` nodes; the others are padding."""
+    out = []
+    for t, kind in zip(tensors, kinds):
+        shape = list(t.shape)
+        shape[1] = total
+        if kind == "adjacency":
+            shape[2] = total
+        padded = np.zeros(shape, t.dtype)
+        if kind == "adjacency":
+            padded[:, positions[:, None], positions[None, :]] = t
+        else:
+            padded[:, positions] = t
+        out.append(padded)
+    return out
+
+
+def _check_padding_inside(layer, inputs, kinds, output_kinds, permutation, expansion,
+                          padding_nodes, seed=5):
+    """Padding nodes anywhere in the node axis, not only at the end, change nothing."""
+    outputs = _call(layer, inputs)
+    n = inputs[0].shape[1]
+    total = n + padding_nodes
+    positions = np.sort(np.random.default_rng(seed).choice(total, n, replace=False))
+    padded = _call(layer, _insert_padding(inputs, kinds, positions, total))
+    if permutation == "invariant":  # sorted or pooled outputs: real ones lead
+        _assert_leading_outputs(outputs, padded, output_kinds)
+        return
+    out_positions = _expanded_order(positions, expansion)
+    for out, pad, kind in zip(outputs, padded, output_kinds):
+        assert np.all(np.isfinite(pad)), "padding produced non-finite values"
+        mask = np.zeros(pad.shape[1], bool)
+        mask[out_positions] = True
+        if kind == "adjacency":
+            real = pad[:, out_positions[:, None], out_positions[None, :]]
+            rest = pad.copy()
+            rest[:, out_positions[:, None], out_positions[None, :]] = 0
+        else:
+            real, rest = pad[:, out_positions], pad[:, ~mask]
+        np.testing.assert_allclose(real, out, atol=ATOL,
+                                   err_msg="padding inside the node axis changed real outputs")
+        assert np.all(rest == 0), "padding inside the node axis did not stay exactly zero"
+
+
+def reachable(adjacency, hops):
+    """`(batch, n, n)` bool: j is within `hops` edges of i (i <- j), i itself included."""
+    n = adjacency.shape[-1]
+    step = (adjacency != 0) | np.eye(n, dtype=bool)
+    reach = np.broadcast_to(np.eye(n, dtype=bool), adjacency.shape)
+    for _ in range(hops):
+        reach = (reach.astype(int) @ step.astype(int)) > 0
+    return reach
+
+
+def check_locality(layer, x, adjacency, hops, seed=6):
+    """A node's output depends only on the nodes within `hops` edges of it in `adjacency`.
+
+    For every node i, the features of all real nodes out of its reach are replaced by
+    random non-zero ones; node i's output row must not move.
+    """
+    outputs = _call(layer, [x, adjacency])[0]
+    reach = reachable(adjacency, hops)
+    real = np.any(x != 0, axis=-1) | np.any(adjacency != 0, axis=-1)
+    rng = np.random.default_rng(seed)
+    moved = 0
+    for i in range(x.shape[1]):
+        far = real & ~reach[:, i]
+        if not far.any():
+            continue
+        changed = np.where(far[..., None], rng.normal(size=x.shape) + 3.0, x).astype(x.dtype)
+        out = _call(layer, [changed, adjacency])[0]
+        np.testing.assert_allclose(out[:, i], outputs[:, i], atol=ATOL,
+                                   err_msg=f"node {i} saw a node beyond {hops} hops")
+        moved += int(far.sum())
+    assert moved, "the locality check found no node out of reach: use a sparser graph"
 
 
 def run_layer_test(
@@ -224,6 +310,7 @@ def run_layer_test(
     permutation="equivariant",
     expansion=1,
     padding_nodes=3,
+    padding_anywhere=True,
     zero_gradient_weights=(),
     expect_training_changes_weights=True,
 ):
@@ -239,6 +326,7 @@ def run_layer_test(
         permutation: `"equivariant"`, `"invariant"` or None (not a graph layer).
         expansion: output nodes per input node.
         padding_nodes: how many zero nodes to append in the padding check, or None.
+        padding_anywhere: also insert them at random places inside the node axis.
         zero_gradient_weights: weight names allowed an all-zero gradient.
         expect_training_changes_weights: whether one Adam step must move some weight.
     """
@@ -258,3 +346,6 @@ def run_layer_test(
         _check_permutation(layer, inputs, input_kinds, output_kinds, permutation, expansion, seed=3)
     if padding_nodes:
         _check_padding(layer, inputs, input_kinds, output_kinds, padding_nodes)
+    if padding_nodes and padding_anywhere:
+        _check_padding_inside(layer, inputs, input_kinds, output_kinds, permutation, expansion,
+                              padding_nodes)

@@ -1,6 +1,9 @@
 """grapa's Keras layers. Tensor layout `(batch, nodes, features)`, dense adjacency
 `(batch, nodes, nodes)`; a node whose features are all zero is padding."""
 
+from grapa.layers.attention import GraphAttention
+from grapa.layers.conv import ChebConv, GCNConv
+from grapa.layers.edgeconv import EdgeConv
 from grapa.layers.features import FEATURE_NAMES, JetFeatures, SortNodes
 from grapa.layers.flow import AutoregressiveAffine, GaussianMixtureDensity
 from grapa.layers.graph import FullyConnectedGraph, TopKGraph
@@ -13,18 +16,24 @@ from grapa.layers.pooling import (
     GraphLikeDecompress,
     ParamLikeDecompress,
 )
+from grapa.layers.readout import GlobalPooling, SoftPooling
 from grapa.layers.shape import CutFeatures, PadFeatures
 from grapa.layers.update import GraphUpdate
 
 __all__ = [
     "FEATURE_NAMES",
     "AutoregressiveAffine",
+    "ChebConv",
     "Compress",
     "CompressGraph",
     "CutFeatures",
     "Decompress",
+    "EdgeConv",
     "FullyConnectedGraph",
+    "GCNConv",
     "GaussianMixtureDensity",
+    "GlobalPooling",
+    "GraphAttention",
     "GraphLikeDecompress",
     "GraphUpdate",
     "JetFeatures",
@@ -33,6 +42,7 @@ __all__ = [
     "OneOff",
     "PadFeatures",
     "ParamLikeDecompress",
+    "SoftPooling",
     "SortNodes",
     "TopKGraph",
 ]

@@ -21,6 +21,22 @@ def node_mask(x):
     return ops.any(ops.not_equal(x, 0), axis=-1)
 
 
+def graph_node_mask(x, adjacency):
+    """Real-node mask of a graph: features not all zero, or an edge in the node's row.
+
+    A real node may have all-zero features (after a ReLU, or a zero-intensity pixel); its
+    edges still mark it real. Padding has neither.
+
+    Args:
+        x: tensor `(batch, nodes, features)`.
+        adjacency: tensor `(batch, nodes, nodes)`.
+
+    Returns:
+        bool tensor `(batch, nodes)`.
+    """
+    return ops.logical_or(node_mask(x), ops.any(ops.not_equal(adjacency, 0), axis=-1))
+
+
 def pair_mask(real):
     """`(batch, n, n)` bool: both nodes real."""
     return ops.logical_and(ops.expand_dims(real, 2), ops.expand_dims(real, 1))
@@ -82,3 +98,28 @@ def static_nodes(shape, layer_name):
             "Give the node axis a size, e.g. keras.Input(shape=(16, 4))."
         )
     return int(n)
+
+
+def split_graph_input_shape(input_shape, layer_name):
+    """`[x_shape, adjacency_shape]` checked for a layer called as `layer([x, adjacency])`."""
+    if not (isinstance(input_shape, (list, tuple)) and len(input_shape) == 2
+            and isinstance(input_shape[0], (list, tuple))):
+        raise ValueError(
+            f"{layer_name} takes [x, adjacency], shapes (batch, nodes, features) and "
+            f"(batch, nodes, nodes); got input shape {input_shape}. Call it as "
+            f"{layer_name}(units)([x, adjacency])."
+        )
+    x_shape, adjacency_shape = (tuple(s) for s in input_shape)
+    if len(x_shape) != 3 or len(adjacency_shape) != 3:
+        raise ValueError(
+            f"{layer_name} expects x (batch, nodes, features) and adjacency (batch, nodes, nodes), "
+            f"got {x_shape} and {adjacency_shape}."
+        )
+    if None not in (x_shape[1], adjacency_shape[1], adjacency_shape[2]) and not (
+        x_shape[1] == adjacency_shape[1] == adjacency_shape[2]
+    ):
+        raise ValueError(
+            f"{layer_name}: x has {x_shape[1]} nodes but the adjacency is "
+            f"{adjacency_shape[1]} x {adjacency_shape[2]}; build the graph from the same nodes."
+        )
+    return x_shape, adjacency_shape

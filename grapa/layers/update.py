@@ -5,7 +5,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from grapa.layers._nodes import node_mask
+from grapa.layers._conv_base import DenseGraphConv, matmul_narrow_side
 
 AGGREGATIONS = ("sum", "mean")
 
@@ -17,7 +17,7 @@ def row_normalize(adjacency):
 
 
 @keras.saving.register_keras_serializable(package="grapa")
-class GraphUpdate(keras.layers.Layer):
+class GraphUpdate(DenseGraphConv):
     r"""One graph update step: a self term plus the aggregated neighbour term.
 
     Klüttermann 2021, sec. 4.1 (eq. 4.1) and 4.4.1:
@@ -49,98 +49,23 @@ class GraphUpdate(keras.layers.Layer):
         `(batch, nodes, units)`.
     """
 
-    def __init__(
-        self,
-        units,
-        activation=None,
-        aggregation="sum",
-        use_bias=False,
-        kernel_initializer="glorot_uniform",
-        bias_initializer="zeros",
-        kernel_regularizer=None,
-        **kwargs,
-    ):
-        super().__init__(**kwargs)
+    def __init__(self, units, activation=None, aggregation="sum", use_bias=False, **kwargs):
         if aggregation not in AGGREGATIONS:
             raise ValueError(
                 f"GraphUpdate aggregation must be one of {AGGREGATIONS}, got {aggregation!r}."
             )
-        self.units = int(units)
-        self.activation = keras.activations.get(activation)
+        super().__init__(units, activation=activation, use_bias=use_bias, **kwargs)
         self.aggregation = aggregation
-        self.use_bias = bool(use_bias)
-        self.kernel_initializer = keras.initializers.get(kernel_initializer)
-        self.bias_initializer = keras.initializers.get(bias_initializer)
-        self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
 
-    def build(self, input_shape):
-        x_shape, adjacency_shape = _split_input_shape(input_shape)
-        features = x_shape[-1]
-        kernel = dict(
-            shape=(features, self.units),
-            initializer=self.kernel_initializer,
-            regularizer=self.kernel_regularizer,
-        )
-        self.self_kernel = self.add_weight(name="self_kernel", **kernel)
-        self.neighbour_kernel = self.add_weight(name="neighbour_kernel", **kernel)
-        if self.use_bias:
-            self.bias = self.add_weight(
-                name="bias", shape=(self.units,), initializer=self.bias_initializer
-            )
+    def build_kernels(self, features):
+        self.self_kernel = self.kernel("self_kernel", (features, self.units))
+        self.neighbour_kernel = self.kernel("neighbour_kernel", (features, self.units))
 
-    def call(self, inputs):
-        x, adjacency = inputs
-        adjacency = ops.cast(adjacency, x.dtype)
-        real = ops.logical_or(node_mask(x), ops.any(ops.not_equal(adjacency, 0), axis=-1))
+    def propagate(self, x, adjacency, real):
         if self.aggregation == "mean":
             adjacency = row_normalize(adjacency)
-        # Put the n^2 product on the narrower side: (A x) N or A (x N).
-        if x.shape[-1] is not None and x.shape[-1] <= self.units:
-            neighbours = ops.matmul(ops.matmul(adjacency, x), self.neighbour_kernel)
-        else:
-            neighbours = ops.matmul(adjacency, ops.matmul(x, self.neighbour_kernel))
-        output = ops.matmul(x, self.self_kernel) + neighbours
-        if self.use_bias:
-            output = output + self.bias
-        output = self.activation(output)
-        return ops.where(ops.expand_dims(real, -1), output, 0.0)
-
-    def compute_output_shape(self, input_shape):
-        x_shape, _ = _split_input_shape(input_shape)
-        return (*x_shape[:-1], self.units)
+        neighbours = matmul_narrow_side(adjacency, x, self.neighbour_kernel)
+        return ops.matmul(x, self.self_kernel) + neighbours
 
     def get_config(self):
-        return {
-            **super().get_config(),
-            "units": self.units,
-            "activation": keras.activations.serialize(self.activation),
-            "aggregation": self.aggregation,
-            "use_bias": self.use_bias,
-            "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
-            "bias_initializer": keras.initializers.serialize(self.bias_initializer),
-            "kernel_regularizer": keras.regularizers.serialize(self.kernel_regularizer),
-        }
-
-
-def _split_input_shape(input_shape):
-    if not (isinstance(input_shape, (list, tuple)) and len(input_shape) == 2
-            and isinstance(input_shape[0], (list, tuple))):
-        raise ValueError(
-            "GraphUpdate takes [x, adjacency], shapes (batch, nodes, features) and "
-            f"(batch, nodes, nodes); got input shape {input_shape}. Call it as "
-            "GraphUpdate(units)([x, adjacency])."
-        )
-    x_shape, adjacency_shape = (tuple(s) for s in input_shape)
-    if len(x_shape) != 3 or len(adjacency_shape) != 3:
-        raise ValueError(
-            f"GraphUpdate expects x (batch, nodes, features) and adjacency (batch, nodes, nodes), "
-            f"got {x_shape} and {adjacency_shape}."
-        )
-    if None not in (x_shape[1], adjacency_shape[1], adjacency_shape[2]) and not (
-        x_shape[1] == adjacency_shape[1] == adjacency_shape[2]
-    ):
-        raise ValueError(
-            f"GraphUpdate: x has {x_shape[1]} nodes but the adjacency is "
-            f"{adjacency_shape[1]} x {adjacency_shape[2]}; build the graph from the same nodes."
-        )
-    return x_shape, adjacency_shape
+        return {**super().get_config(), "aggregation": self.aggregation}

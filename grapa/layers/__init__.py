@@ -4,7 +4,13 @@
 from grapa.layers.attention import GraphAttention
 from grapa.layers.conv import ChebConv, GCNConv
 from grapa.layers.edgeconv import EdgeConv
-from grapa.layers.features import FEATURE_NAMES, JetFeatures, SortNodes
+from grapa.layers.features import (
+    FEATURE_NAMES,
+    PARTICLE_FEATURE_NAMES,
+    JetFeatures,
+    ParticleFeatures,
+    SortNodes,
+)
 from grapa.layers.flow import AutoregressiveAffine, GaussianMixtureDensity
 from grapa.layers.graph import FullyConnectedGraph, TopKGraph
 from grapa.layers.norm import JetNorm, MaskedBatchNormalization
@@ -40,7 +46,9 @@ __all__ = [
     "JetNorm",
     "MaskedBatchNormalization",
     "OneOff",
+    "PARTICLE_FEATURE_NAMES",
     "PadFeatures",
+    "ParticleFeatures",
     "ParamLikeDecompress",
     "SoftPooling",
     "SortNodes",

@@ -143,3 +143,58 @@ class SortNodes(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "feature": self.feature, "descending": self.descending}
+
+
+PARTICLE_FEATURE_NAMES = ("d_eta", "d_phi", "log_pt", "log_e", "log_pt_fraction",
+                          "log_e_fraction", "delta_r")
+
+
+@keras.saving.register_keras_serializable(package="grapa")
+class ParticleFeatures(keras.layers.Layer):
+    r"""Constituent 4-vectors to ParticleNet's seven particle features.
+
+    Qu & Gouskos, Phys. Rev. D 101 (2020) 056019, table I (top tagging): for each real
+    constituent, from `JetFeatures`' angles and momentum fraction,
+
+    $$
+    \big(\Delta\eta,\ \Delta\phi,\ \ln p_T,\ \ln E,\ \ln\tfrac{p_T}{p_{T,\text{jet}}},\
+    \ln\tfrac{E}{E_\text{jet}},\ \Delta R = \sqrt{\Delta\eta^2 + \Delta\phi^2}\big)
+    $$
+
+    with `p_T,jet` and `E_jet` the scalar sums over the jet's real constituents (so
+    `ln(pT / pT_jet) = -lpt`); momenta in GeV. Padding constituents give all-zero rows.
+    The first two features are the coordinates of ParticleNet's first kNN graph.
+
+    Input shape:
+        `(batch, nodes, 4)`: `(E, px, py, pz)` in GeV.
+
+    Output shape:
+        `(batch, nodes, 7)`, in the order of `PARTICLE_FEATURE_NAMES`.
+    """
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.jet_features = JetFeatures(dtype=self.dtype_policy)
+
+    def compute_output_shape(self, input_shape):
+        self.jet_features.compute_output_shape(input_shape)
+        return (*input_shape[:-1], len(PARTICLE_FEATURE_NAMES))
+
+    def build(self, input_shape):
+        self.compute_output_shape(input_shape)
+
+    def call(self, jets):
+        jets = ops.cast(jets, self.compute_dtype)
+        real = node_mask(jets)
+        _, d_eta, d_phi, lpt = ops.unstack(self.jet_features(jets), num=4, axis=-1)
+        energy, px, py, _ = ops.unstack(jets, num=4, axis=-1)
+        pt = ops.maximum(_sqrt_where(px * px + py * py, real), _MIN_PT)
+        energy = ops.maximum(ops.where(real, energy, 1.0), _MIN_PT)
+        energy_sum = ops.sum(ops.where(real, energy, 0.0), axis=1, keepdims=True)
+        log_energy = ops.log(energy)
+        features = ops.stack([
+            d_eta, d_phi, ops.log(pt), log_energy, -lpt,
+            log_energy - ops.log(ops.maximum(energy_sum, _MIN_PT)),
+            _sqrt_where(d_eta * d_eta + d_phi * d_phi, real),
+        ], axis=-1)
+        return ops.where(ops.expand_dims(real, -1), features, 0.0)

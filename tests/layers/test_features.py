@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from keras import ops
 
-from grapa.layers import JetFeatures, SortNodes
+from grapa.layers import PARTICLE_FEATURE_NAMES, JetFeatures, ParticleFeatures, SortNodes
 from tests.layer_harness import run_layer_test
 
 
@@ -96,3 +96,33 @@ def test_sort_nodes_matches_numpy_stable_argsort(node_features):
             [jet[real][np.argsort(jet[real, 0], kind="stable")], jet[~real]]
         )
         np.testing.assert_array_equal(sorted_jet, expected)
+
+
+def particle_features(jets):
+    return np.asarray(ops.convert_to_numpy(ParticleFeatures()(np.asarray(jets, "float32"))))
+
+
+def test_particle_features_harness(jets, tmp_path):
+    run_layer_test(ParticleFeatures, {}, jets, tmp_path)
+
+
+def test_particle_features_by_hand():
+    # Qu & Gouskos 2020, table I, for a 3-constituent jet worked out with math alone.
+    kinematics = [(100, 0.1, 0.2, 0.0), (50, -0.1, 0.0, 0.5), (50, 0.3, 0.4, 0.14)]
+    jet = [four_vector(*k) for k in kinematics]
+    out = particle_features([[[0, 0, 0, 0]] + jet])[0]  # padding first
+    np.testing.assert_array_equal(out[0], 0)
+    p = np.array(jet)[:, 1:].sum(axis=0)
+    axis_eta, axis_phi = math.asinh(p[2] / math.hypot(p[0], p[1])), math.atan2(p[1], p[0])
+    energy_sum = sum(v[0] for v in jet)
+    for row, (pt, eta, phi, _), vector in zip(out[1:], kinematics, jet):
+        d_eta, d_phi = eta - axis_eta, phi - axis_phi
+        expected = [d_eta, d_phi, math.log(pt), math.log(vector[0]), math.log(pt / 200),
+                    math.log(vector[0] / energy_sum), math.hypot(d_eta, d_phi)]
+        np.testing.assert_allclose(row, expected, atol=2e-5)
+    assert PARTICLE_FEATURE_NAMES[2:4] == ("log_pt", "log_e")
+
+
+def test_particle_features_padding_only_jet_is_zero_and_finite():
+    out = particle_features(np.zeros((2, 5, 4), "float32"))
+    np.testing.assert_array_equal(out, 0)

@@ -1,5 +1,5 @@
-"""grapa's models: graph autoencoders, oneoff (one-class) networks, the mixed model and
-the density (likelihood) scorer."""
+"""grapa's models: graph autoencoders, oneoff (one-class) networks, the mixed model, the
+density (likelihood) scorer and the ParticleNet-style supervised tagger."""
 
 from grapa.models.autoencoder import (
     PRESETS,
@@ -13,6 +13,7 @@ from grapa.models.mixed import MixedModel, build_mixed_model
 from grapa.models.oneoff import OneOffNetwork, build_oneoff
 from grapa.models.oneoff_data import random_negatives
 from grapa.models.oneoff_loss import MeanVarianceLoss, oneoff_loss
+from grapa.models.tagger import PARTICLE_NET, PARTICLE_NET_LITE, build_particle_net
 
 __all__ = [
     "PRESETS",
@@ -22,10 +23,13 @@ __all__ = [
     "MixedModel",
     "OneOffEnsemble",
     "OneOffNetwork",
+    "PARTICLE_NET",
+    "PARTICLE_NET_LITE",
     "build_dense_autoencoder",
     "build_graph_autoencoder",
     "build_mixed_model",
     "build_oneoff",
+    "build_particle_net",
     "oneoff_loss",
     "random_negatives",
 ]

@@ -9,6 +9,7 @@ from grapa.evaluation import (
     BASELINES,
     AngularScorer,
     MassScorer,
+    ObservablesClassifier,
     ObservablesScorer,
     angular_distances,
     angular_scores,
@@ -68,8 +69,23 @@ def test_baselines_find_top_in_qcd_and_qcd_in_top(name, sample_jets):
 
 
 def test_unfitted_scorers_say_so(jets):
-    for scorer in (MassScorer(), ObservablesScorer(), AngularScorer()):
+    for scorer in (MassScorer(), ObservablesScorer(), AngularScorer(), ObservablesClassifier()):
         with pytest.raises(RuntimeError, match="call fit"):
             scorer.score(jets)
     with pytest.raises(ValueError, match="at least as many training jets"):
         ObservablesScorer(components=8).fit(jets)
+
+
+def test_observables_classifier_is_boosting_on_the_eight_observables(sample_jets):
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    qcd, top = sample_jets
+    classifier = ObservablesClassifier(max_iter=50, seed=3).fit(qcd[:1000], top[:800])
+    values = np.concatenate([substructure_observables(q).to_numpy() for q in (qcd[:1000], top[:800])])
+    direct = HistGradientBoostingClassifier(max_iter=50, early_stopping=True, random_state=3)
+    direct.fit(values, np.repeat([0, 1], [1000, 800]))
+    test = substructure_observables(top[800:900]).to_numpy()
+    np.testing.assert_allclose(classifier.score(top[800:900]), direct.predict_proba(test)[:, 1])
+    qcd_scores, top_scores = classifier.score(qcd[2000:3000]), classifier.score(top[1400:])
+    assert np.all((qcd_scores >= 0) & (qcd_scores <= 1))
+    assert auc(qcd_scores, top_scores) > 0.85  # supervised: better than any baseline above

@@ -52,6 +52,11 @@ class EdgeConv(keras.layers.Layer):
     (`[x_i, x_j - x_i] W = x_i (W_a - W_b) + x_j W_b`), so messages cost O(n k units)
     rather than O(n k F). Distances cost O(n^2 C) per graph.
 
+    With `batch_norm=True`, every dense layer of `h` is followed by batch normalization
+    over the batch's real edges (a padding node's edges and the empty slots of a node
+    with fewer than `k` neighbours are left out of the moments), before the activation:
+    ParticleNet's Conv-BN-ReLU layers. Its `beta` then replaces `h`'s biases.
+
     A node whose coordinates and features are all zero is padding: never a neighbour,
     output row exactly zero. A real node with fewer than `k` real neighbours aggregates
     over those it has (an isolated one outputs 0). The neighbour choice gets no gradient.
@@ -61,7 +66,9 @@ class EdgeConv(keras.layers.Layer):
         k: neighbours per node.
         aggregation: `"mean"` (ParticleNet) or `"max"` (DGCNN).
         activation: activation after every dense layer of `h` (default ReLU).
-        use_bias: biases in `h`.
+        use_bias: biases in `h` (none with `batch_norm`).
+        batch_norm: batch-normalize each dense layer of `h` over the real edges.
+        momentum: the batch norms' moving-average momentum (Keras convention).
         kernel_initializer, bias_initializer, kernel_regularizer: for `h`'s weights.
 
     Input shape:
@@ -85,6 +92,8 @@ class EdgeConv(keras.layers.Layer):
         aggregation="mean",
         activation="relu",
         use_bias=True,
+        batch_norm=False,
+        momentum=0.99,
         kernel_initializer="glorot_uniform",
         bias_initializer="zeros",
         kernel_regularizer=None,
@@ -104,10 +113,17 @@ class EdgeConv(keras.layers.Layer):
         self.k = int(k)
         self.aggregation = aggregation
         self.activation = keras.activations.get(activation)
-        self.use_bias = bool(use_bias)
+        self.batch_norm = bool(batch_norm)
+        self.use_bias = bool(use_bias) and not self.batch_norm
+        self.momentum = float(momentum)
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         self.bias_initializer = keras.initializers.get(bias_initializer)
         self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
+        self.batch_norms = [
+            keras.layers.BatchNormalization(momentum=self.momentum, dtype=self.dtype_policy,
+                                            name=f"batch_norm_{layer}")
+            for layer in range(len(units) if self.batch_norm else 0)
+        ]
 
     def build(self, input_shape):
         coordinate_shape, feature_shape = _input_shapes(input_shape)
@@ -127,6 +143,8 @@ class EdgeConv(keras.layers.Layer):
                 self.biases.append(self.add_weight(
                     name=f"bias_{layer}", shape=(fan_out,), initializer=self.bias_initializer
                 ))
+        for norm, fan_out in zip(self.batch_norms, widths[1:]):
+            norm.build((None, fan_out))
 
     def neighbour_indices(self, coordinates, features=None):
         """The graph this layer builds: `(indices, valid)`, both `(batch, nodes, k)`.
@@ -150,7 +168,7 @@ class EdgeConv(keras.layers.Layer):
         closeness, indices = ops.top_k(-masked, min(self.k, n), sorted=True)
         return ops.cast(indices, "int32"), ops.isfinite(closeness)
 
-    def call(self, inputs):
+    def call(self, inputs, training=None):
         coordinates, features = _as_coordinates_and_features(inputs)
         coordinates = ops.cast(coordinates, self.compute_dtype)
         features = ops.cast(features, self.compute_dtype)
@@ -164,11 +182,14 @@ class EdgeConv(keras.layers.Layer):
         n, k = messages.shape[1], messages.shape[2]
         # The MLP on a 2-d (edges, width) matrix: XLA's CPU gradient of 4-d matmuls is slow.
         messages = ops.reshape(messages, (-1, messages.shape[-1]))
+        edges = ops.reshape(valid, (-1,))  # real node, real neighbour
         for layer in range(len(self.kernels)):
             if layer:
                 messages = ops.matmul(messages, self.kernels[layer])
             if self.use_bias:
                 messages = messages + self.biases[layer]
+            if self.batch_norm:
+                messages = self.batch_norms[layer](messages, training=training, mask=edges)
             messages = self.activation(messages)
         messages = ops.reshape(messages, (-1, n, k, self.units[-1]))
 
@@ -193,6 +214,8 @@ class EdgeConv(keras.layers.Layer):
             "aggregation": self.aggregation,
             "activation": keras.activations.serialize(self.activation),
             "use_bias": self.use_bias,
+            "batch_norm": self.batch_norm,
+            "momentum": self.momentum,
             "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
             "bias_initializer": keras.initializers.serialize(self.bias_initializer),
             "kernel_regularizer": keras.regularizers.serialize(self.kernel_regularizer),

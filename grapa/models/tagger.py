@@ -44,6 +44,7 @@ def build_particle_net(
     dropout=None,
     pooling="mean",
     soft_nodes=4,
+    batch_norm=True,
     name="particle_net",
 ):
     """A ParticleNet-style tagger: raw jets `(batch, n, 4)` -> `(batch, 1)` P(signal).
@@ -51,15 +52,16 @@ def build_particle_net(
     Per constituent, `ParticleFeatures` (ParticleNet's seven features) are batch-normalized
     over the real constituents. Each block is an `EdgeConv` (mean over the `k` nearest
     neighbours; the first block's graph on (d_eta, d_phi), later ones on the previous
-    block's output) plus a shortcut (a bias-free dense map, batch-normalized), then a
+    block's output; every dense layer of its MLP batch-normalized over the real edges
+    before its ReLU) plus a shortcut (a bias-free dense map, batch-normalized), then a
     ReLU, as ParticleNet's EdgeConv block. The pooled features pass the dense layers
     (ReLU, dropout) to one sigmoid unit. Padding constituents change nothing.
 
     Args:
         n_constituents: constituents per jet (leading in pT, zero padded).
         size: `"lite"` (ParticleNet-Lite: k = 7, blocks (32, 32, 32) and (64, 64, 64),
-            dense 128, ~26k weights) or `"full"` (ParticleNet: k = 16, blocks of 64 / 128 /
-            256, dense 256, ~370k weights). The keyword arguments below override it.
+            dense 128, 26k trainable weights) or `"full"` (ParticleNet: k = 16, blocks of 64 /
+            128 / 256, dense 256, 366k). The keyword arguments below override it.
         k: neighbours per EdgeConv.
         blocks: one tuple of MLP widths per EdgeConv block.
         dense: widths of the dense layers after pooling.
@@ -69,6 +71,8 @@ def build_particle_net(
             fully connected graph, then their mean) or `"compress"` (grapa's `Compress` of
             all constituents into one node, Klüttermann 2021 sec. 4.2).
         soft_nodes: super-nodes of `pooling="soft"`.
+        batch_norm: batch-normalize the EdgeConv MLPs' layers (ParticleNet); False
+            gives plain dense + ReLU layers with biases.
         name: the model's name.
 
     Returns:
@@ -90,7 +94,8 @@ def build_particle_net(
     coordinates = CutFeatures(2)(particles)  # (d_eta, d_phi)
     x = MaskedBatchNormalization(momentum=BATCH_NORM_MOMENTUM)(particles)
     for block, widths in enumerate(blocks):
-        edges = EdgeConv(widths, k=k, name=f"edge_conv_{block}")([coordinates, x])
+        edges = EdgeConv(widths, k=k, batch_norm=batch_norm, momentum=BATCH_NORM_MOMENTUM,
+                         name=f"edge_conv_{block}")([coordinates, x])
         shortcut = keras.layers.Dense(widths[-1], use_bias=False)(x)
         shortcut = MaskedBatchNormalization(momentum=BATCH_NORM_MOMENTUM)(shortcut)
         x = keras.layers.ReLU()(keras.layers.Add()([edges, shortcut]))

@@ -99,3 +99,43 @@ def test_rejects_bad_arguments(node_features):
         EdgeConv(3, k=0)
     with pytest.raises(ValueError, match="nodes"):
         EdgeConv(3)([node_features[:, :5], node_features])
+
+
+def test_edgeconv_harness_batch_norm(node_features, tmp_path):
+    run_layer_test(EdgeConv, {"units": [6, 4], "k": 3, "batch_norm": True, "momentum": 0.5},
+                   [node_features[..., :2], node_features], tmp_path,
+                   input_kinds=("nodes", "nodes"))
+
+
+def test_edgeconv_batch_norm_matches_numpy_over_the_real_edges(node_features):
+    """Training mode: each dense layer of h normalized with the mean and variance of its
+    outputs over the batch's real edges only (padding and empty neighbour slots left out),
+    then ReLU; inference mode uses the moving averages that one step moved."""
+    x = node_features.copy()
+    x[0, 4] = 0.0  # padding inside the node axis
+    coordinates = x[..., :2]
+    layer = EdgeConv((5, 3), k=3, batch_norm=True, momentum=0.5)
+    out = numpy(layer([coordinates, x], training=True))
+    assert layer.biases == []
+    kernels = [numpy(w) for w in layer.kernels]
+    real = np.any(x != 0, -1)
+    edges = [(g, i, j) for g, rows in enumerate(numpy_knn(coordinates, real, 3))
+             for i, neighbours in enumerate(rows) for j in neighbours]
+    h = np.array([np.concatenate([x[g, i], x[g, j] - x[g, i]]) for g, i, j in edges])
+    means, variances = [], []
+    for w in kernels:
+        h = h @ w
+        means.append(h.mean(0))
+        variances.append(h.var(0))
+        h = np.maximum((h - means[-1]) / np.sqrt(variances[-1] + 1e-3), 0.0)
+    expected = np.zeros(out.shape)
+    for g in range(x.shape[0]):
+        for i in range(x.shape[1]):
+            rows = [m for m, (gg, ii, _) in enumerate(edges) if (gg, ii) == (g, i)]
+            if rows:
+                expected[g, i] = h[rows].mean(0)
+    np.testing.assert_allclose(out, expected, atol=1e-5, rtol=1e-4)
+    for norm, mean, variance in zip(layer.batch_norms, means, variances):
+        np.testing.assert_allclose(numpy(norm.moving_mean), 0.5 * mean, atol=1e-5)
+        np.testing.assert_allclose(numpy(norm.moving_variance), 0.5 + 0.5 * variance,
+                                   atol=1e-5, rtol=1e-4)

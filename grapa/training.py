@@ -178,28 +178,57 @@ def train_density(data, *, out=None, n_train=RECIPE["n_train"], label=0, seed=0,
 TAGGER_RECIPE = {"epochs": 10, "batch_size": 128, "learning_rate": 3e-3, "validation_split": 0.1}
 
 
-def labelled_jets(background, signal, n_constituents, n_jets=None, seed=0):
+def labelled_jets(background, signal=None, n_constituents=30, n_jets=None, seed=0):
     """Background (label 0) and signal (label 1) jets, shuffled together.
 
     Args:
-        background, signal: `(n_jets, n, 4)` arrays or top-tagging file paths (every jet
-            of a file is taken, whatever its `is_signal_new`).
+        background: `(n_jets, n, 4)` array or top-tagging file path of background jets;
+            with `signal=None`, a top-tagging file holding both classes, labelled by its
+            `is_signal_new` column (as the public dataset's train.h5).
+        signal: signal jets, array or file path (every jet of a file is taken, whatever
+            its `is_signal_new`), or None (see `background`).
         n_constituents: constituents per jet.
-        n_jets: at most this many jets of each (the first ones).
+        n_jets: at most this many jets of each class (the first ones).
         seed: seeds the shuffle.
 
     Returns:
         `(jets, labels)`: float32 `(n, n_constituents, 4)` and float32 `(n,)` of 0 and 1.
     """
-    sets = [load_background(data, n_constituents, n_jets, label=None)
-            for data in (background, signal)]
+    if signal is None:
+        sets = _classes_of_file(background, n_constituents)
+        sets = [check_jets(s[:n_jets], n_constituents, training=True, what=f"{name} jets")
+                for name, s in zip(("background", "signal"), sets)]
+    else:
+        sets = [load_background(data, n_constituents, n_jets, label=None)
+                for data in (background, signal)]
     jets = np.concatenate(sets)
     labels = np.repeat(np.array([0.0, 1.0], "float32"), [len(s) for s in sets])
     order = np.random.default_rng(seed).permutation(len(jets))
     return jets[order], labels[order]
 
 
-def train_tagger(background, signal, *, out=None, n_constituents=30, n_train=None,
+def _classes_of_file(data, n_constituents):
+    """`(background, signal)` jets of one labelled top-tagging file."""
+    if not isinstance(data, (str, os.PathLike)):
+        raise ValueError(
+            "Without signal jets, pass one top-tagging file whose is_signal_new column "
+            f"labels both classes; got a {type(data).__name__}. Pass the signal jets too.")
+    from grapa.data import read_jets
+
+    jets, labels = read_jets(data, n_constituents=n_constituents)
+    if labels is None:
+        raise ValueError(f"{data} has no is_signal_new column to tell signal from "
+                         "background; pass the signal jets (a file or an array) as well.")
+    labels = np.asarray(labels)
+    sets = jets[labels == 0], jets[labels == 1]
+    for name, value, s in (("background", 0, sets[0]), ("signal", 1, sets[1])):
+        if len(s) == 0:
+            raise ValueError(f"{data} holds no {name} jets (is_signal_new == {value}); "
+                             "pass the other class's jets as well.")
+    return sets
+
+
+def train_tagger(background, signal=None, *, out=None, n_constituents=30, n_train=None,
                  epochs=TAGGER_RECIPE["epochs"], batch_size=TAGGER_RECIPE["batch_size"],
                  learning_rate=TAGGER_RECIPE["learning_rate"],
                  validation_split=TAGGER_RECIPE["validation_split"], seed=0, verbose="auto",
@@ -212,8 +241,9 @@ def train_tagger(background, signal, *, out=None, n_constituents=30, n_train=Non
     weights of the epoch with the lowest validation loss restored.
 
     Args:
-        background, signal: jets `(n_jets, n, 4)` or top-tagging file paths; labelled 0
-            and 1.
+        background, signal: jets `(n_jets, n, 4)` or top-tagging file paths, labelled 0
+            and 1; or one file holding both classes and `signal=None`, labelled by its
+            `is_signal_new` (as the public dataset's files). See `labelled_jets`.
         out: directory for `model.keras`, `history.csv` and `config.json`; None keeps
             the model in memory only.
         n_constituents: constituents per jet the tagger takes (arrays must have exactly

@@ -91,3 +91,26 @@ def test_train_tagger_learns_top_from_qcd_and_writes_a_loadable_run(sample_jets,
     loaded = keras.saving.load_model(tmp_path / "model.keras", safe_mode=True)
     np.testing.assert_allclose(loaded.predict(test_top[:50], verbose=0),
                                model.predict(test_top[:50], verbose=0), atol=1e-6)
+
+
+def test_labelled_jets_from_one_labelled_file_or_two_files(sample_jets, tmp_path):
+    from grapa.data import write_jets
+    from grapa.training import labelled_jets
+
+    qcd, top = sample_jets
+    write_jets(tmp_path / "mixed.h5", np.concatenate([qcd[:30], top[:20]]),
+               np.repeat([0, 1], [30, 20]))
+    write_jets(tmp_path / "qcd.h5", qcd[:30])
+    write_jets(tmp_path / "top.h5", top[:20])
+    jets, labels = labelled_jets(tmp_path / "mixed.h5", n_constituents=30, n_jets=25, seed=4)
+    assert labels.tolist().count(0.0) == 25 and labels.tolist().count(1.0) == 20
+    background = jets[labels == 0]
+    assert {tuple(j.ravel()) for j in background} == {tuple(j.ravel()) for j in qcd[:25]}
+    from_files, file_labels = labelled_jets(tmp_path / "qcd.h5", tmp_path / "top.h5",
+                                            n_constituents=30, n_jets=25, seed=4)
+    np.testing.assert_array_equal(from_files, jets)
+    np.testing.assert_array_equal(file_labels, labels)
+    with pytest.raises(ValueError, match="no is_signal_new column"):
+        labelled_jets(tmp_path / "qcd.h5", n_constituents=30)
+    with pytest.raises(ValueError, match="Pass the signal jets too"):
+        labelled_jets(qcd[:10], n_constituents=30)

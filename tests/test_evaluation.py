@@ -13,6 +13,8 @@ from grapa.evaluation import (
     angular_distances,
     angular_scores,
     auc,
+    auc_difference,
+    auc_standard_error,
     c_addition,
     cross_table,
     feature_auc_map,
@@ -411,3 +413,34 @@ def test_auc_standard_error_matches_the_spread_of_sampled_aucs():
     # At A = 0.5 with n = m: se^2 = (1/4 + 2 (n - 1) / 12) / n^2
     n = 3000
     assert auc_standard_error(0.5, n, n) == pytest.approx(np.sqrt((0.25 + (n - 1) / 6) / n**2))
+
+
+def delong_by_pairs(background_a, signal_a, background_b, signal_b):
+    """DeLong et al. 1988 from its definition: psi over every (signal, background) pair."""
+    components = []
+    for background, signal in ((background_a, signal_a), (background_b, signal_b)):
+        psi = (signal[:, None] > background[None, :]) + 0.5 * (signal[:, None] == background[None, :])
+        components.append((psi.mean(axis=1), psi.mean(axis=0), psi.mean()))
+    (v10_a, v01_a, auc_a), (v10_b, v01_b, auc_b) = components
+    s10 = np.cov(np.stack([v10_a, v10_b]))
+    s01 = np.cov(np.stack([v01_a, v01_b]))
+    c = np.array([1.0, -1.0])
+    return auc_a - auc_b, np.sqrt(c @ s10 @ c / len(signal_a) + c @ s01 @ c / len(background_a))
+
+
+def test_auc_difference_is_delongs_paired_test():
+    rng = np.random.default_rng(5)
+    shared_b, shared_s = rng.normal(size=300), rng.normal(1.0, size=200)
+    # two correlated scorers, rounded so that ties occur
+    a = (np.round(shared_b + rng.normal(0, 0.5, 300), 1), np.round(shared_s + rng.normal(0, 0.5, 200), 1))
+    b = (np.round(shared_b + rng.normal(0, 0.8, 300), 1), np.round(shared_s + rng.normal(0, 0.8, 200), 1))
+    difference, error = auc_difference(*a, *b)
+    expected_difference, expected_error = delong_by_pairs(*a, *b)
+    assert difference == pytest.approx(expected_difference, abs=1e-12)
+    assert difference == pytest.approx(auc(*a) - auc(*b), abs=1e-12)
+    assert error == pytest.approx(expected_error, rel=1e-9)
+    # what the scorers share cancels: the paired error is below either AUC's own error
+    assert error < auc_standard_error(auc(*b), 300, 200)
+    assert auc_difference(*a, *a) == (0.0, 0.0)
+    with pytest.raises(ValueError, match="same jets"):
+        auc_difference(a[0], a[1], b[0][:-1], b[1])

@@ -38,6 +38,7 @@ from grapa.evaluation.invertibility import (
 from grapa.evaluation.maps import c_addition, feature_auc_map, part_means
 from grapa.evaluation.metrics import (
     auc,
+    auc_difference,
     auc_standard_error,
     rejection,
     roc,
@@ -56,6 +57,7 @@ __all__ = [
     "angular_scores",
     "baseline_scorers",
     "auc",
+    "auc_difference",
     "auc_standard_error",
     "c_addition",
     "cross_table",

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn import metrics
 
-__all__ = ["auc", "auc_standard_error", "rejection", "roc"]
+__all__ = ["auc", "auc_difference", "auc_standard_error", "rejection", "roc"]
 
 
 # ---------------------------------------------------------------------------------------
@@ -133,6 +133,55 @@ def auc_standard_error(auc_value: float, n_background: int, n_signal: int) -> fl
     variance = (a * (1 - a) + (n_signal - 1) * (q1 - a * a)
                 + (n_background - 1) * (q2 - a * a)) / (n_signal * n_background)
     return float(np.sqrt(max(variance, 0.0)))
+
+
+def auc_difference(background_a, signal_a, background_b, signal_b) -> tuple[float, float]:
+    """`AUC_a - AUC_b` of two scorers on the same jets, and its standard error.
+
+    DeLong, DeLong & Clarke-Pearson (Biometrics 44 (1988) 837): each AUC is the mean of
+    per-jet placement values, and the variance of the difference comes from their
+    covariance between the two scorers, so what the scorers share (the same hard jets)
+    cancels. Computed from midranks (Sun & Xu, IEEE Signal Process. Lett. 21 (2014)
+    1389), O(n log n). Use it to say whether one model beats another on one test set;
+    `auc_standard_error` is the error of one AUC alone and overstates that of a
+    difference.
+
+    Args:
+        background_a, signal_a: scorer a's scores of the background and signal jets.
+        background_b, signal_b: scorer b's scores of the same jets, in the same order.
+
+    Returns:
+        `(difference, standard_error)`.
+
+    Raises:
+        ValueError: if the two scorers' arrays differ in length, or a score is not finite.
+    """
+    from scipy.stats import rankdata
+
+    scorers = [(_scores(background, "background scores"), _scores(signal, "signal scores"))
+               for background, signal in ((background_a, signal_a), (background_b, signal_b))]
+    (background, signal), (other_background, other_signal) = scorers
+    if len(background) != len(other_background) or len(signal) != len(other_signal):
+        raise ValueError(
+            "auc_difference compares two scorers on the same jets: got "
+            f"{len(background)} and {len(other_background)} background scores, "
+            f"{len(signal)} and {len(other_signal)} signal scores."
+        )
+    n_b, n_s = len(background), len(signal)
+    signal_placement, background_placement = [], []
+    for background, signal in scorers:
+        ranks = rankdata(np.concatenate([signal, background]))
+        # the fraction of background below each signal jet, and of signal above each
+        # background jet (ties count 1/2)
+        signal_placement.append((ranks[:n_s] - rankdata(signal)) / n_b)
+        background_placement.append(1.0 - (ranks[n_s:] - rankdata(background)) / n_s)
+    aucs = [float(np.mean(v)) for v in signal_placement]
+    contrast = np.array([1.0, -1.0])
+    variance = 0.0
+    for values, count in ((signal_placement, n_s), (background_placement, n_b)):
+        if count > 1:
+            variance += contrast @ np.cov(np.stack(values)) @ contrast / count
+    return aucs[0] - aucs[1], float(np.sqrt(max(variance, 0.0)))
 
 
 def rejection(background_scores, signal_scores, signal_efficiency: float = 0.3) -> float:

@@ -18,6 +18,9 @@ EXAMPLES = pathlib.Path(__file__).resolve().parents[1] / "examples"
     ("oneoff_invertibility.py", "mixed"),
     ("anomaly_scores.py", "observables"),
     ("digits_oneoff.py", "IsolationForest"),
+    ("karate_club.py", "karate club: median accuracy"),
+    ("digits_chebconv.py", "digits: ChebConv median test accuracy"),
+    ("top_tagging.py", "top tagging: ParticleNet-Lite vs gradient boosting"),
 ])
 def test_example_runs_quick(script, expected, tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}

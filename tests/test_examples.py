@@ -20,6 +20,7 @@ EXAMPLES = pathlib.Path(__file__).resolve().parents[1] / "examples"
     ("digits_oneoff.py", "IsolationForest"),
     ("karate_club.py", "karate club: median accuracy"),
     ("digits_chebconv.py", "digits: ChebConv median test accuracy"),
+    ("cosmic_rays.py", "cosmic rays: test accuracy, EdgeConv vs pair statistic"),
     ("top_tagging.py", "top tagging: ParticleNet-Lite vs gradient boosting"),
 ])
 def test_example_runs_quick(script, expected, tmp_path):

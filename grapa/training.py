@@ -133,7 +133,6 @@ def train(
             validation_split=validation_split, label=label, seed=seed,
             backend=keras.backend.backend(), train_seconds=round(seconds, 2),
             epochs_run=len(history.get("loss", [])),
-            best_val_loss=min(history["val_loss"]) if history.get("val_loss") else None,
         ))
     return model, history
 
@@ -169,9 +168,7 @@ def train_density(data, *, out=None, n_train=RECIPE["n_train"], label=0, seed=0,
             model="density", data=_data_name(data), n_jets=int(len(jets)), n_train=n_train,
             label=label, seed=seed, fit_options=fit_options, backend=keras.backend.backend(),
             train_seconds=round(seconds, 2), epochs_run=len(history.get("loss", [])),
-            best_val_loss=min(history["val_loss"]) if history.get("val_loss") else None,
-        ))
-        _write_history(out, history)  # no CSVLogger: the density's fit is not resumable
+        ), history_csv=True)  # no CSVLogger: the density's fit is not resumable
     return model, history
 
 
@@ -284,9 +281,7 @@ def train_tagger(background, signal=None, *, out=None, n_constituents=30, n_trai
             n_train=n_train, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
             validation_split=validation_split, seed=seed, architecture=architecture,
             backend=keras.backend.backend(), train_seconds=round(seconds, 2),
-            best_val_loss=min(history["val_loss"]) if history.get("val_loss") else None,
-        ))
-        _write_history(out, history)
+        ), history_csv=True)
     return model, history
 
 
@@ -326,12 +321,20 @@ def _write_history(out, history):
 
 
 def _data_name(data):
+    if data is None:
+        return None
     return str(Path(data).resolve()) if isinstance(data, (str, os.PathLike)) else "array"
 
 
-def _write_run(out, model, history, config):
+def _write_run(out, model, history, config, *, history_csv=False):
+    """`model.keras` and `config.json` (with the best validation loss) in `out`, and
+    `history.csv` with `history_csv`; a recipe run's CSVLogger writes that epoch by
+    epoch instead (resumed runs append to it)."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     model.save(out / "model.keras")
-    # history.csv was written epoch by epoch by CSVLogger (resumed runs append to it).
+    losses = history.get("val_loss")
+    config = {**config, "best_val_loss": min(losses) if losses else None}
     (out / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+    if history_csv:
+        _write_history(out, history)

@@ -209,13 +209,12 @@ class ObservablesScorer:
         self.mixture = None
 
     def _standardized(self, jets) -> np.ndarray:
-        values = substructure_observables(jets)[list(self.observables)].to_numpy()
-        return (values - self.mean) / self.std
+        return (_observable_values(jets, self.observables) - self.mean) / self.std
 
     def fit(self, jets):
         from sklearn.mixture import GaussianMixture
 
-        values = substructure_observables(jets)[list(self.observables)].to_numpy()
+        values = _observable_values(jets, self.observables)
         if len(values) < self.components:
             raise ValueError(
                 f"the observables mixture has {self.components} components and needs at least "
@@ -252,13 +251,11 @@ class ObservablesClassifier:
         self.observables, self.max_iter, self.seed = tuple(observables), max_iter, seed
         self.classifier = None
 
-    def _values(self, jets) -> np.ndarray:
-        return substructure_observables(jets)[list(self.observables)].to_numpy()
-
     def fit(self, background_jets, signal_jets):
         from sklearn.ensemble import HistGradientBoostingClassifier
 
-        values = np.concatenate([self._values(background_jets), self._values(signal_jets)])
+        values = np.concatenate([_observable_values(jets, self.observables)
+                                 for jets in (background_jets, signal_jets)])
         labels = np.repeat([0, 1], [len(background_jets), len(signal_jets)])
         self.classifier = HistGradientBoostingClassifier(
             max_iter=self.max_iter, early_stopping=True, random_state=self.seed)
@@ -267,7 +264,7 @@ class ObservablesClassifier:
 
     def score(self, jets) -> np.ndarray:
         _check_fitted(self, self.classifier)
-        return self.classifier.predict_proba(self._values(jets))[:, 1]
+        return self.classifier.predict_proba(_observable_values(jets, self.observables))[:, 1]
 
 
 BASELINES = {scorer.name: scorer for scorer in (MassScorer, ObservablesScorer, AngularScorer)}
@@ -286,6 +283,11 @@ def baseline_scorers(names=DEFAULT_BASELINES) -> dict:
 
 def _masses(jets) -> np.ndarray:
     return jet_observables(validate_jets(jets))["mass"]
+
+
+def _observable_values(jets, observables) -> np.ndarray:
+    """`(n_jets, len(observables))`: the named columns of `substructure_observables`."""
+    return substructure_observables(jets)[list(observables)].to_numpy()
 
 
 def _check_fitted(scorer, state) -> None:

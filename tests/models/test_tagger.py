@@ -63,10 +63,15 @@ def test_padding_anywhere_and_constituent_order_change_nothing(tagger):
 
 
 @pytest.mark.parametrize("pooling", ["sum", "max", "soft", "compress"])
-def test_every_pooling_gives_a_finite_probability(pooling):
+def test_every_pooling_gives_a_probability_whatever_the_constituent_order(pooling):
+    """Compress too: it sorts the nodes by a learned value (padding last) before merging."""
+    keras.utils.set_random_seed(2)
     model = build_particle_net(12, k=3, blocks=((8,),), dense=(8,), pooling=pooling)
-    p = model.predict(make_jets(n_jets=3, n_nodes=12), verbose=0)
-    assert p.shape == (3, 1) and np.all(np.isfinite(p))
+    jets = make_jets(n_jets=3, n_nodes=12, n_real=(8, 6, 5))
+    p = model.predict(jets, verbose=0)
+    assert p.shape == (3, 1) and np.all((p >= 0) & (p <= 1))
+    reversed_order = model.predict(jets[:, ::-1], verbose=0)  # padding first
+    np.testing.assert_allclose(reversed_order, p, atol=1e-5)
 
 
 def test_bad_arguments_name_the_choices():
@@ -110,6 +115,11 @@ def test_labelled_jets_from_one_labelled_file_or_two_files(sample_jets, tmp_path
                                             n_constituents=30, n_jets=25, seed=4)
     np.testing.assert_array_equal(from_files, jets)
     np.testing.assert_array_equal(file_labels, labels)
+    model, _ = grapa.train_tagger(tmp_path / "mixed.h5", out=tmp_path / "run", epochs=1,
+                                  verbose=0, k=3, blocks=((4,),), dense=(4,))
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config["n_jets"] == 50 and config["signal"] is None
+    assert config["background"] == str((tmp_path / "mixed.h5").resolve())
     with pytest.raises(ValueError, match="no is_signal_new column"):
         labelled_jets(tmp_path / "qcd.h5", n_constituents=30)
     with pytest.raises(ValueError, match="Pass the signal jets too"):

@@ -19,9 +19,11 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from grapa import devices
 from grapa.data.checks import check_jets
 from grapa.models.autoencoder import (
     RECIPE,
+    STEPS_PER_EXECUTION,
     GraphAutoencoder,
     build_graph_autoencoder,
     resolve_config,
@@ -76,6 +78,8 @@ def train(
     resume=True,
     verbose="auto",
     callbacks=(),
+    distribution=None,
+    steps_per_execution=STEPS_PER_EXECUTION,
     **overrides,
 ):
     """Train a jet autoencoder on background jets with the thesis's recipe.
@@ -101,6 +105,12 @@ def train(
         resume: continue an interrupted run found in `out` (Keras `BackupAndRestore`).
         verbose: Keras progress bar setting.
         callbacks: extra Keras callbacks, run before the recipe's.
+        distribution: None (one device), `"all"` (data parallel over every local
+            accelerator, JAX backend), a number of devices, or a
+            `keras.distribution.Distribution`; see `grapa.devices`. The model is built,
+            trained and later scored under it.
+        steps_per_execution: training steps per call into the compiled step (the same
+            updates; fewer Python round trips).
         **overrides: architecture options of `build_graph_autoencoder`.
 
     Returns:
@@ -108,21 +118,28 @@ def train(
         per-epoch logs.
     """
     keras.utils.set_random_seed(seed)
+    distribution = devices.resolve(distribution)
     if isinstance(model, GraphAutoencoder):
         if overrides:
             raise ValueError("architecture overrides apply to presets only, not to a built model.")
+        if distribution is not None:
+            raise ValueError("a built model keeps the devices it was built on; pass a preset "
+                             "name to train on several devices.")
         preset, architecture = None, None
     else:
         preset, architecture = model, resolve_config(model, **overrides)
-        model = build_graph_autoencoder(model, **overrides)
+        with devices.scope(distribution):
+            model = build_graph_autoencoder(model, **overrides)
     n_nodes = model.encoder.input_shape[1]
     jets = load_background(data, n_nodes, n_train, label)
     start = time.perf_counter()
-    fit = model.fit_recipe(
-        jets, min_epochs=min_epochs, patience=patience, max_epochs=max_epochs,
-        batch_size=batch_size, learning_rate=learning_rate, validation_split=validation_split,
-        out=out, resume=resume, callbacks=callbacks, verbose=verbose,
-    )
+    with devices.scope(distribution):
+        fit = model.fit_recipe(
+            jets, min_epochs=min_epochs, patience=patience, max_epochs=max_epochs,
+            batch_size=batch_size, learning_rate=learning_rate,
+            validation_split=validation_split, out=out, resume=resume, callbacks=callbacks,
+            verbose=verbose, steps_per_execution=steps_per_execution,
+        )
     seconds = time.perf_counter() - start
     history = _history(fit)
     if out:
@@ -131,8 +148,8 @@ def train(
             n_jets=int(len(jets)), n_train=n_train, max_epochs=max_epochs, min_epochs=min_epochs,
             patience=patience, batch_size=batch_size, learning_rate=learning_rate,
             validation_split=validation_split, label=label, seed=seed,
-            backend=keras.backend.backend(), train_seconds=round(seconds, 2),
-            epochs_run=len(history.get("loss", [])),
+            backend=keras.backend.backend(), devices=devices.device_count(distribution),
+            train_seconds=round(seconds, 2), epochs_run=len(history.get("loss", [])),
         ))
     return model, history
 
@@ -229,7 +246,7 @@ def train_tagger(background, signal=None, *, out=None, n_constituents=30, n_trai
                  epochs=TAGGER_RECIPE["epochs"], batch_size=TAGGER_RECIPE["batch_size"],
                  learning_rate=TAGGER_RECIPE["learning_rate"],
                  validation_split=TAGGER_RECIPE["validation_split"], seed=0, verbose="auto",
-                 callbacks=(), **architecture):
+                 callbacks=(), distribution=None, **architecture):
     """Train the ParticleNet-style tagger (`grapa.models.build_particle_net`) on labelled jets.
 
     Binary cross-entropy, Adam with a cosine-decaying learning rate (from
@@ -250,6 +267,8 @@ def train_tagger(background, signal=None, *, out=None, n_constituents=30, n_trai
         seed: seeds weights and shuffling.
         verbose: Keras progress bar setting.
         callbacks: extra Keras callbacks.
+        distribution: None, `"all"`, a number of devices or a
+            `keras.distribution.Distribution`: data parallel training, as in `train`.
         **architecture: `build_particle_net` options (`size`, `k`, `blocks`, `pooling`, ...).
 
     Returns:
@@ -259,19 +278,25 @@ def train_tagger(background, signal=None, *, out=None, n_constituents=30, n_trai
     from grapa.models.tagger import build_particle_net
 
     keras.utils.set_random_seed(seed)
+    distribution = devices.resolve(distribution)
     jets, labels = labelled_jets(background, signal, n_constituents, n_train, seed)
-    model = build_particle_net(n_constituents, **architecture)
+    parallel = devices.device_count(distribution)
+    if parallel > 1:
+        keep = devices.even_training_jets(len(jets), batch_size, validation_split, parallel)
+        jets, labels = jets[:keep], labels[:keep]
     steps = int(np.ceil(len(jets) * (1 - validation_split) / batch_size)) * epochs
-    schedule = keras.optimizers.schedules.CosineDecay(learning_rate, max(steps, 1))
-    model.compile(optimizer=keras.optimizers.Adam(schedule), loss="binary_crossentropy",
-                  metrics=[keras.metrics.AUC(name="auc")])
     recipe = list(callbacks)
     if validation_split:
         recipe.append(keras.callbacks.EarlyStopping(
             monitor="val_loss", patience=epochs, restore_best_weights=True))
     start = time.perf_counter()
-    fit = model.fit(jets, labels, epochs=epochs, batch_size=batch_size,
-                    validation_split=validation_split, callbacks=recipe, verbose=verbose)
+    with devices.scope(distribution):
+        model = build_particle_net(n_constituents, **architecture)
+        schedule = keras.optimizers.schedules.CosineDecay(learning_rate, max(steps, 1))
+        model.compile(optimizer=keras.optimizers.Adam(schedule), loss="binary_crossentropy",
+                      metrics=[keras.metrics.AUC(name="auc")])
+        fit = model.fit(jets, labels, epochs=epochs, batch_size=batch_size,
+                        validation_split=validation_split, callbacks=recipe, verbose=verbose)
     seconds = time.perf_counter() - start
     history = _history(fit)
     if out:
@@ -280,7 +305,7 @@ def train_tagger(background, signal=None, *, out=None, n_constituents=30, n_trai
             signal=_data_name(signal), n_jets=int(len(jets)), n_constituents=n_constituents,
             n_train=n_train, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
             validation_split=validation_split, seed=seed, architecture=architecture,
-            backend=keras.backend.backend(), train_seconds=round(seconds, 2),
+            backend=keras.backend.backend(), devices=parallel, train_seconds=round(seconds, 2),
         ), history_csv=True)
     return model, history
 

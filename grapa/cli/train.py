@@ -42,6 +42,7 @@ def add_train(subparsers) -> None:
     parser.add_argument("--loss", default=None,
                         help="autoencoder: l2 (default), ln, image_like or chamfer")
     parser.add_argument("--seed", type=int, default=0)
+    _add_devices_flag(parser, "autoencoder: train")
     parser.add_argument("--no-resume", action="store_true", help="start afresh even if a backup exists")
     parser.add_argument("--quiet", action="store_true", help="one line per epoch instead of a bar")
     parser.set_defaults(func=_run_train)
@@ -55,6 +56,27 @@ def _density_fit_defaults():
     parameters = inspect.signature(JetDensity.fit).parameters
     return {name: parameters[name].default
             for name in ("epochs", "batch_size", "learning_rate", "patience")}
+
+
+def _add_devices_flag(parser, what):
+    parser.add_argument(
+        "--devices", default=None, metavar="all|N",
+        help=f"{what} data parallel on every local accelerator (all) or on the first N "
+        "(keras.distribution; each batch is split across them); default one device")
+
+
+def _distribution(args):
+    """`--devices` as `grapa.devices.resolve` takes it, checked, in CLI words."""
+    if args.devices is None:
+        return None
+    if args.devices != "all" and not args.devices.isdigit():
+        raise CommandError(f"--devices takes 'all' or a number of devices, got {args.devices!r}.")
+    from grapa import devices
+
+    try:
+        return devices.resolve("all" if args.devices == "all" else int(args.devices))
+    except ValueError as error:
+        raise CommandError(f"--devices {args.devices}: {error}") from None
 
 
 _DENSITY_FIT = _density_fit_defaults()
@@ -72,6 +94,10 @@ def _run_train(args) -> int:
     from grapa.training import RECIPE
 
     label = None if args.label < 0 else args.label
+    distribution = _distribution(args)
+    if distribution is not None and args.model == "density":
+        raise CommandError("--devices trains an autoencoder preset on several devices; the "
+                           "density scorer is small and trains on one: leave --devices out.")
     try:
         if args.model == "density":
             chosen = {density_key: getattr(args, dest)
@@ -93,11 +119,12 @@ def _run_train(args) -> int:
                 args.preset, args.data, out=args.out, n_train=args.n_train,
                 min_epochs=args.min_epochs, validation_split=args.validation_split,
                 label=label, seed=args.seed, resume=not args.no_resume,
-                verbose=2 if args.quiet else "auto", **schedule, **overrides,
+                verbose=2 if args.quiet else "auto", distribution=distribution, **schedule,
+                **overrides,
             )
             what = args.preset
     except (FileNotFoundError, ValueError) as error:
-        raise CommandError(cli_words(error)) from error
+        raise CommandError(cli_words(error).replace("batch size", "--batch-size")) from error
     print(f"trained {what} for {len(history['loss'])} epochs, best val_loss "
           f"{min(history['val_loss']):.5f}; wrote {args.out}/model.keras")
     return 0
@@ -124,6 +151,7 @@ def add_evaluate(subparsers) -> None:
     parser.add_argument("--reference-label", type=int, default=0,
                         help="with --reference: fit on jets with this is_signal_new (default 0); "
                         "-1 for all")
+    _add_devices_flag(parser, "score")
     parser.set_defaults(func=_run_evaluate)
 
 
@@ -133,15 +161,18 @@ def _run_evaluate(args) -> int:
     import keras
     import pandas as pd
 
+    from grapa import devices
     from grapa.data import read_jets
     from grapa.report import write_report
     from grapa.training import load_background, reference_jets
 
+    distribution = _distribution(args)
     try:
         if not Path(args.model).exists():
             raise FileNotFoundError(f"--model {args.model} does not exist; pass the model.keras "
                                     "that grapa train wrote.")
-        model = keras.saving.load_model(args.model)
+        with devices.scope(distribution):
+            model = keras.saving.load_model(args.model)
         background, labels = read_jets(args.background, stop=args.max_jets)
         if args.signal is not None:
             signal, _ = read_jets(args.signal, stop=args.max_jets)
@@ -158,8 +189,9 @@ def _run_evaluate(args) -> int:
         raise CommandError(cli_words(error, label_flag="--reference-label")) from error
     history_file = Path(args.model).with_name("history.csv")
     history = pd.read_csv(history_file) if history_file.exists() else None
-    report = write_report(model, background, signal, args.out, history=history,
-                          model_name=str(args.model), reference=reference)
+    with devices.scope(distribution):
+        report = write_report(model, background, signal, args.out, history=history,
+                              model_name=str(args.model), reference=reference)
     print(f"AUC {report['auc']:.4f} +- {report['auc_error']:.4f}, rejection at eps_S = 0.3: "
           f"{report['rejection_at_0.3']:.2f}")
     for name, row in report["compared"].items():

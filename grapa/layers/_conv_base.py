@@ -44,11 +44,34 @@ def with_self_loops(adjacency, real):
     )
 
 
+# Graphs of at most SMALL_GRAPH_NODES nodes with at most SMALL_GRAPH_FEATURES features
+# are aggregated from elementwise products instead of a batched dot. XLA's CPU dot is slow
+# on such tiny matrices: forward and gradient of `A x` for 100 graphs take 140 us as a dot
+# and 31 us as fused products at 4 nodes and 4 features (86 against 66 us at 16
+# features), while at 36 features, or from 8 nodes on, the dot wins (129 against 168 us
+# at 4 nodes and 36 features; 568 against 1134 us at 16 nodes).
+SMALL_GRAPH_NODES = 4
+SMALL_GRAPH_FEATURES = 16
+
+
+def is_small_graph(nodes, features):
+    """Whether a product over `nodes` nodes of `features` features is cheaper elementwise."""
+    return (nodes is not None and features is not None and nodes <= SMALL_GRAPH_NODES
+            and features <= SMALL_GRAPH_FEATURES)
+
+
+def aggregate(adjacency, x):
+    """`A x` per graph: `(batch, n, n) @ (batch, n, F) -> (batch, n, F)`."""
+    if is_small_graph(adjacency.shape[-1], x.shape[-1]):
+        return ops.sum(ops.expand_dims(adjacency, -1) * ops.expand_dims(x, 1), axis=2)
+    return ops.matmul(adjacency, x)
+
+
 def matmul_narrow_side(adjacency, x, kernel):
     """`A x W`, with the n^2 product taken on the narrower of `x` and `x W`."""
     if x.shape[-1] is not None and x.shape[-1] <= kernel.shape[-1]:
-        return ops.matmul(ops.matmul(adjacency, x), kernel)
-    return ops.matmul(adjacency, ops.matmul(x, kernel))
+        return ops.matmul(aggregate(adjacency, x), kernel)
+    return aggregate(adjacency, ops.matmul(x, kernel))
 
 
 class DenseGraphConv(keras.layers.Layer):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from grapa.layers._conv_base import is_small_graph
 from grapa.layers._nodes import node_mask, pair_mask, static_nodes
 from grapa.layers.shape import pad_features
 
@@ -107,7 +108,12 @@ class TopKGraph(keras.layers.Layer):
 
         A matmul instead of the `(batch, n, n, F)` difference tensor (twice as fast at 64
         nodes). Identical nodes go through identical arithmetic, so exact ties stay ties.
+        On small graphs (`is_small_graph`) the differences are cheaper than XLA's CPU dot
+        (jets4's graph: 160 -> 44 us a step with its gradient), and give the same ties.
         """
+        if is_small_graph(x.shape[1], x.shape[2]):
+            difference = ops.expand_dims(x, 2) - ops.expand_dims(x, 1)
+            return ops.sum(ops.square(difference) * self.metric, axis=-1)
         weighted = x * self.metric
         q = ops.sum(weighted * x, axis=-1)
         cross = ops.matmul(weighted, ops.transpose(x, (0, 2, 1)))

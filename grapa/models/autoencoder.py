@@ -9,6 +9,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from grapa import devices
 from grapa import layers as gl
 from grapa import losses
 from grapa.callbacks import recipe_callbacks
@@ -36,6 +37,10 @@ RECIPE = dict(
     learning_rate=0.003, batch_size=100, min_epochs=500, patience=100, max_epochs=10_000,
     n_train=50_000, validation_split=0.2,
 )
+# Training steps run per call into the compiled step (Keras's `steps_per_execution`):
+# the same updates as one step a call, without Keras's per-step bookkeeping in between
+# (jets4 at batch 100 on a 2-core CPU: 125k -> 150k jets/s; benchmarks/bench_train.py).
+STEPS_PER_EXECUTION = 20
 
 
 @keras.saving.register_keras_serializable(package="grapa")
@@ -96,7 +101,7 @@ class GraphAutoencoder(keras.Model):
                    max_epochs=RECIPE["max_epochs"], batch_size=RECIPE["batch_size"],
                    learning_rate=RECIPE["learning_rate"],
                    validation_split=RECIPE["validation_split"], out=None, resume=False,
-                   callbacks=(), verbose="auto"):
+                   callbacks=(), verbose="auto", steps_per_execution=STEPS_PER_EXECUTION):
         """Fit on background `jets` with the thesis's recipe (sec. 4.4).
 
         Adam with `learning_rate`, at least `min_epochs` epochs, then early stopping on
@@ -104,13 +109,23 @@ class GraphAutoencoder(keras.Model):
         weight checked after training (`grapa.callbacks.recipe_callbacks`). With `out`,
         the history is logged to `out/history.csv` and a backup kept so that an
         interrupted fit resumes (`resume=True`). `grapa.train` wraps this with reading
-        the data and writing the run.
+        the data and writing the run. `steps_per_execution` steps run per call into the
+        compiled step: the same updates, less overhead (the progress bar and batch-level
+        callbacks then see every `steps_per_execution`-th step).
+
+        Under a `keras.distribution` (`grapa.devices`), a handful of jets are dropped
+        so that every batch splits evenly over the devices.
 
         Returns:
             the Keras `History`.
         """
         jets = check_jets(jets, self.encoder.input_shape[1], training=True, what="training jets")
-        self.compile(optimizer=keras.optimizers.Adam(learning_rate))
+        parallel = devices.device_count()
+        if parallel > 1:
+            jets = jets[:devices.even_training_jets(len(jets), batch_size, validation_split,
+                                                    parallel)]
+        self.compile(optimizer=keras.optimizers.Adam(learning_rate),
+                     steps_per_execution=steps_per_execution)
         return self.fit(jets, epochs=max_epochs, batch_size=batch_size,
                         validation_split=validation_split, verbose=verbose,
                         callbacks=list(callbacks) + recipe_callbacks(out, min_epochs, patience,
@@ -121,8 +136,8 @@ class GraphAutoencoder(keras.Model):
     def reconstruct(self, jets, batch_size=1000):
         """`(target, output)`, both `(n_jets, n, 4)` numpy arrays in feature space."""
         jets = _as_jets(jets, self.encoder.input_shape)
-        target = self.preprocessing.predict(jets, batch_size=batch_size, verbose=0)
-        return target, self.predict(jets, batch_size=batch_size, verbose=0)
+        target = devices.predict(self.preprocessing, jets, batch_size)
+        return target, devices.predict(self, jets, batch_size)
 
     def score(self, jets, batch_size=1000):
         """Per-jet anomaly score `(n_jets,)`: the reconstruction loss of each jet."""
@@ -138,8 +153,8 @@ class GraphAutoencoder(keras.Model):
 
     def encode(self, jets, batch_size=1000):
         """The latent representation of each jet, `(n_jets, *latent_shape)`."""
-        return self.encoder.predict(_as_jets(jets, self.encoder.input_shape),
-                                    batch_size=batch_size, verbose=0)
+        return devices.predict(self.encoder, _as_jets(jets, self.encoder.input_shape),
+                               batch_size)
 
     def get_config(self):
         return {**serialize_parts(self, ("encoder", "decoder")),

@@ -14,6 +14,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from grapa import devices
 from grapa.data.observables import SUBSTRUCTURE_OBSERVABLES, substructure_observables
 from grapa.layers.flow import (
     AutoregressiveAffine,
@@ -187,8 +188,8 @@ class JetDensity(keras.Model):
 
     def log_likelihood(self, jets, batch_size=4096) -> np.ndarray:
         """`(n_jets, 2)`: `log p(m)` and `log p(x | m)` of each jet."""
-        return np.asarray(self.predict(self.jet_observables(jets), batch_size=batch_size,
-                                       verbose=0), dtype=np.float64)
+        return np.asarray(devices.predict(self, self.jet_observables(jets), batch_size),
+                          dtype=np.float64)
 
     def score(self, jets, batch_size=4096) -> np.ndarray:
         """Per-jet anomaly score `(n_jets,)`: `-log p(m) - w log p(x | m)`."""

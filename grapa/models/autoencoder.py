@@ -124,8 +124,11 @@ class GraphAutoencoder(keras.Model):
         if parallel > 1:
             jets = jets[:devices.even_training_jets(len(jets), batch_size, validation_split,
                                                     parallel)]
+        # Keras leaves XLA off for TensorFlow on a CPU-only machine; every grapa layer
+        # compiles under it (the layer harness checks), and the recipe then trains 1.6x
+        # (jets16) to 2x (jets4) faster there. JAX always compiles with XLA.
         self.compile(optimizer=keras.optimizers.Adam(learning_rate),
-                     steps_per_execution=steps_per_execution)
+                     steps_per_execution=steps_per_execution, jit_compile=True)
         return self.fit(jets, epochs=max_epochs, batch_size=batch_size,
                         validation_split=validation_split, verbose=verbose,
                         callbacks=list(callbacks) + recipe_callbacks(out, min_epochs, patience,

@@ -78,27 +78,40 @@ class ModelFactory:
                 "angular": _Angular, "mixed": _Mixed, "autoencoder": _Autoencoder,
                 "normalized": _Autoencoder}[self.kind](self)
 
+    def members(self):
+        """One factory per repeat (seeds `seed`, `seed + 1`, ...): each trains on its own,
+        one task each in `grapa.evaluation.cross_table`."""
+        return [replace(self, seed=self.seed + k, repeats=1) for k in range(self.repeats)]
+
+    def combine(self, scores, training_scores):
+        """The repeats' `(n_jets, repeats)` scores as one per jet.
+
+        Likelihoods are averaged; losses are c-added (power 1), each divided by its mean
+        on the training jets (`training_scores`, `(n_train, repeats)`).
+        """
+        if self.kind in LIKELIHOOD_MODELS:  # log-likelihoods share one scale (nats), may be < 0
+            return scores.mean(axis=1)
+        return evaluation.c_addition(scores, evaluation.part_means(training_scores), power=1)
+
 
 class _Repeated:
+    """`repeats` models trained one after another in this process, combined by the
+    factory's `combine`."""
+
     def __init__(self, factory):
-        self.models = [replace(factory, seed=factory.seed + k, repeats=1)()
-                       for k in range(factory.repeats)]
-        self.average = factory.kind in LIKELIHOOD_MODELS
+        self.factory = factory
+        self.models = [member() for member in factory.members()]
 
     def fit(self, jets):
         for model in self.models:
             model.fit(jets)
-        if not self.average:
-            self.reference_means = evaluation.part_means(self._scores(jets))
+        self.training_scores = self._scores(jets)
 
     def _scores(self, jets):
         return np.stack([model.score(jets) for model in self.models], axis=1)
 
     def score(self, jets):
-        if self.average:  # log-likelihoods share one scale (nats) and may be negative
-            return self._scores(jets).mean(axis=1)
-        # c addition (sec. 5.1.4) over the models, each scaled by its training mean
-        return evaluation.c_addition(self._scores(jets), self.reference_means, power=1)
+        return self.factory.combine(self._scores(jets), self.training_scores)
 
 
 class _Scorer:
@@ -185,7 +198,7 @@ def dataset_names(paths):
 
 
 def crosscheck(paths, out, factory=ModelFactory(), n_jets=None, n_constituents=None,
-               workers=1, baselines=BASELINES):
+               workers=1, baselines=BASELINES, ray=None):
     """Build the cross table of `paths` and write `crosscheck.json`, `.md` and `.png`.
 
     Every baseline in `baselines` gets its own table on the same train / test split, so
@@ -199,9 +212,13 @@ def crosscheck(paths, out, factory=ModelFactory(), n_jets=None, n_constituents=N
         n_jets: jets read per file (half train, half test).
         n_constituents: constituents read per jet; default all the file has. The thesis's
             models and the angular scorer use the preset's first `n_nodes` of them.
-        workers: rows computed in parallel processes.
+        workers: models (rows, and repeats within a row) trained in parallel spawned
+            processes.
         baselines: kinds of `MODELS` compared with the model (default mass and
             observables); `()` for none.
+        ray: None to compute without Ray; True (or `"local"`) to train every model
+            (row and repeat) as a task of a local Ray instance, or a Ray cluster address
+            (`grapa.parallel.map_tasks`). The table is the same as without Ray.
 
     Returns:
         the model's table as a `pandas.DataFrame` (rows = trained on, columns = scored).
@@ -216,9 +233,9 @@ def crosscheck(paths, out, factory=ModelFactory(), n_jets=None, n_constituents=N
     names = dataset_names(paths)
     datasets = {name: read_jets(path, n_constituents=n_constituents, stop=n_jets)[0]
                 for name, path in zip(names, paths)}
-    table = evaluation.cross_table(factory, datasets, workers=workers)
+    table = evaluation.cross_table(factory, datasets, workers=workers, ray=ray)
     compared = {kind: evaluation.cross_table(replace(factory, kind=kind, repeats=1), datasets,
-                                             workers=workers)
+                                             workers=workers, ray=ray)
                 for kind in baselines if kind != factory.kind}
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

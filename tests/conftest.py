@@ -56,3 +56,14 @@ def sample_jets():
 
     jets, labels = read_jets(sample_path(), n_constituents=30)
     return jets[labels == 0], jets[labels == 1]
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    """A local Ray instance started as grapa starts it, once per test module."""
+    ray = pytest.importorskip("ray")
+    from grapa.parallel import start_ray
+
+    start_ray("local")
+    yield ray
+    ray.shutdown()

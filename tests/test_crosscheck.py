@@ -61,8 +61,9 @@ def test_crosscheck_needs_two_datasets(tiny_sets, tmp_path):
         ModelFactory(repeats=0)
 
 
-def test_repeats_add_each_models_scores_scaled_by_its_training_mean(tiny_sets):
+def test_repeats_add_each_models_scores_scaled_by_its_training_mean(tiny_sets, local_ray):
     from grapa.data import read_jets
+    from grapa.evaluation import auc, cross_table
 
     jets = read_jets(tiny_sets[0], n_constituents=4)[0]
     train, test = jets[:60], jets[60:]
@@ -77,3 +78,53 @@ def test_repeats_add_each_models_scores_scaled_by_its_training_mean(tiny_sets):
     np.testing.assert_allclose(repeated.score(test), expected, rtol=1e-4)
     # scaled by their training means, each model's part averages 1 on the training jets
     np.testing.assert_allclose(np.mean(repeated.score(train)), 2.0, rtol=1e-5)
+    # each (row, repeat) a Ray task, the repeats' scores combined in this process: the same
+    other = read_jets(tiny_sets[1], n_constituents=4)[0]
+    on_ray = cross_table(factory, {"qcd": jets, "top": other}, ray=True)
+    assert on_ray.loc["qcd", "top"] == pytest.approx(
+        auc(repeated.score(test), repeated.score(other[60:])), abs=1e-6)
+
+
+@pytest.fixture(scope="module")
+def sample_files(tmp_path_factory):
+    """Three 300-jet sets cut from the bundled sample, 30 constituents, as files."""
+    from grapa.data import read_jets, sample_path, write_jets
+
+    jets, labels = read_jets(sample_path(), n_constituents=30)
+    qcd, top = jets[labels == 0], jets[labels == 1]
+    folder = tmp_path_factory.mktemp("sample_sets")
+    sets = {"qcd_a": qcd[:300], "qcd_b": qcd[300:600], "top": top[:300]}
+    for name, part in sets.items():
+        write_jets(folder / f"{name}.h5", part)
+    return [folder / f"{name}.h5" for name in sets], sets
+
+
+def test_crosscheck_on_ray_trains_each_repeat_as_a_task_and_averages_them(
+        sample_files, local_ray, tmp_path):
+    from grapa.evaluation import auc
+    from grapa.evaluation.baselines import MassScorer, ObservablesScorer
+
+    paths, sets = sample_files
+    table = crosscheck(paths, tmp_path, ModelFactory(kind="observables", seed=1, repeats=3),
+                       baselines=("mass",), ray="local")
+    # by hand, in this process: three mixtures per row (seeds 1, 2, 3), likelihoods averaged
+    halves = {name: (jets[:150], jets[150:]) for name, jets in sets.items()}
+    expected, mass = np.full((3, 3), 0.5), np.full((3, 3), 0.5)
+    for i, (row, (train, _)) in enumerate(halves.items()):
+        models = [ObservablesScorer(seed=seed).fit(train) for seed in (1, 2, 3)]
+        baseline = MassScorer().fit(train)
+        scores = {name: np.mean([m.score(test) for m in models], axis=0)
+                  for name, (_, test) in halves.items()}
+        for j, name in enumerate(halves):
+            if name != row:
+                expected[i, j] = auc(scores[row], scores[name])
+                mass[i, j] = auc(baseline.score(halves[row][1]), baseline.score(halves[name][1]))
+    np.testing.assert_allclose(table.to_numpy(), expected, rtol=0, atol=1e-12)
+    result = json.loads((tmp_path / "crosscheck.json").read_text())
+    np.testing.assert_allclose(result["auc"], expected, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(result["baselines"]["mass"], mass, rtol=0, atol=1e-12)
+    assert np.ptp(expected[expected != 0.5]) > 0.05  # the table is not trivially flat
+    in_process = crosscheck(paths, tmp_path / "here", ModelFactory(kind="observables", seed=1,
+                                                                   repeats=3), baselines=())
+    np.testing.assert_allclose(in_process.to_numpy(), expected, rtol=0, atol=1e-12)
+

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from grapa.cli.common import presets
+from grapa.cli.common import add_ray_flag, presets, ray_address
 
 
 def add_crosscheck(subparsers) -> None:
@@ -38,7 +38,10 @@ def add_crosscheck(subparsers) -> None:
                         metavar="KIND", help="scorers tabled beside the model on the same jets "
                         "(default: %(default)s); give none to skip")
     parser.add_argument("--seed", type=int, default=defaults.seed)
-    parser.add_argument("--workers", type=int, default=1, help="rows trained in parallel")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="models (rows, and repeats within a row) trained in parallel "
+                        "processes")
+    add_ray_flag(parser, "every model (each row, each repeat) as a task")
     parser.set_defaults(func=_run_crosscheck)
 
 
@@ -47,11 +50,12 @@ def _run_crosscheck(args) -> int:
 
     from grapa.crosscheck import ModelFactory, crosscheck
 
+    ray = ray_address(args)
     factory = ModelFactory(kind=args.model, preset=args.preset, epochs=args.epochs,
                            n_oneoffs=args.oneoffs, oneoff_epochs=args.oneoff_epochs,
                            seed=args.seed, repeats=args.repeats)
     table = crosscheck(args.data, args.out, factory, n_jets=args.jets, workers=args.workers,
-                       baselines=tuple(args.baselines))
+                       baselines=tuple(args.baselines), ray=ray)
     print(table.round(3).to_string())
     print(f"wrote {Path(args.out) / 'crosscheck.md'}")
     return 0

@@ -70,16 +70,34 @@ def _model_scores(model: ScoringModel, x, name: str) -> np.ndarray:
     return scores
 
 
-def _cross_table_row(model_factory, splits, trained_on):
-    """One row of a cross table: train on `trained_on`, AUC of every other test part."""
-    model = model_factory()
+def _member_scores(members, splits, task):
+    """One task of a cross table: train member `k` on `trained_on`, score every test part.
+
+    Returns `({dataset: scores of its test part}, scores of the training part)`; the
+    latter, which `combine` may scale by, only with several members (else None).
+    """
+    trained_on, k = task
+    model = members[k]()
     model.fit(splits[trained_on][0])
-    background = _model_scores(model, splits[trained_on][1], f"{trained_on!r}")
-    return {
-        scored: auc(background, _model_scores(model, test, f"{scored!r}"))
-        for scored, (_, test) in splits.items()
-        if scored != trained_on
-    }
+    scores = {scored: _model_scores(model, test, f"{scored!r}")
+              for scored, (_, test) in splits.items()}
+    training = None if len(members) == 1 else _model_scores(
+        model, splits[trained_on][0], f"the training part of {trained_on!r}")
+    return scores, training
+
+
+def _row_aucs(model_factory, parts, trained_on, names):
+    """AUC of every other dataset against `trained_on`'s test part, members combined."""
+    if len(parts) == 1:
+        scores = parts[0][0]
+    else:
+        training = np.stack([part[1] for part in parts], axis=1)
+        scores = {name: _scores(model_factory.combine(
+                      np.stack([part[0][name] for part in parts], axis=1), training),
+                      f"combined scores of {name!r}")
+                  for name in names}
+    return {scored: auc(scores[trained_on], scores[scored])
+            for scored in names if scored != trained_on}
 
 
 def cross_table(
@@ -87,6 +105,7 @@ def cross_table(
     datasets: Mapping[str, Any],
     train_fraction: float = 0.5,
     workers: int = 1,
+    ray=None,
 ) -> pd.DataFrame:
     """AUC of every ordered pair of datasets (Klüttermann 2021, sec. 8.3).
 
@@ -101,35 +120,42 @@ def cross_table(
     so T_ij > 0.5 means "j looks more anomalous than i to a model of i". The diagonal is
     0.5 by definition (a test part against itself).
 
+    A factory may stand for several independently trained models whose scores are
+    combined (e.g. seed repeats, `grapa.crosscheck.ModelFactory(repeats=3)`): then
+    `model_factory.members()` returns one factory per model and
+    `model_factory.combine(scores, training_scores)` turns the members' `(n_jets,
+    n_members)` scores into one per jet, given their scores of the row's training part.
+    Every (row, member) pair is one task, so a 4 x 4 table of 3 repeats is 12 tasks, and
+    the table is the same however they are run (`grapa.parallel.map_tasks`).
+
     Args:
         model_factory: returns a fresh model with `fit(x)` and `score(x) -> (len(x),)`.
-            With `workers > 1` it must be picklable (a top-level class or function).
+            With `workers > 1` or `ray` it must be picklable (a top-level class or function).
         datasets: name -> jets (anything sliceable with `len`), at least two.
         train_fraction: fraction of each dataset used for training.
-        workers: rows (one trained model each) computed in parallel processes.
+        workers: tasks (one trained model each) computed in parallel spawned processes.
+        ray: None to compute without Ray; True (or `"local"`) for a local Ray instance, or
+            a Ray cluster address: each task one Ray task (`grapa.parallel.map_tasks`).
 
     Returns:
         `pandas.DataFrame`, rows = trained on, columns = scored, indexed by the names.
     """
+    from grapa.parallel import map_tasks
+
     if len(datasets) < 2:
         raise ValueError(f"cross_table needs at least two datasets, got {len(datasets)}.")
     splits = {name: _split(data, train_fraction, name) for name, data in datasets.items()}
     names = list(splits)
-    if workers > 1:
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
-
-        # "spawn": a forked JAX or TensorFlow runtime is not safe to use in the child.
-        context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(min(workers, len(names)), mp_context=context) as pool:
-            rows = list(pool.map(_cross_table_row, [model_factory] * len(names),
-                                 [splits] * len(names), names))
-    else:
-        rows = [_cross_table_row(model_factory, splits, name) for name in names]
+    members = list(model_factory.members()) if hasattr(model_factory, "members") else [
+        model_factory]
+    tasks = [(name, k) for name in names for k in range(len(members))]
+    results = map_tasks(_member_scores, tasks, shared=(members, splits), workers=workers,
+                        ray=ray)
     table = pd.DataFrame(0.5, index=pd.Index(names, name="trained on"),
                          columns=pd.Index(names, name="scored"))
-    for trained_on, row in zip(names, rows):
-        for scored, value in row.items():
+    for k, trained_on in enumerate(names):
+        parts = results[k * len(members):(k + 1) * len(members)]
+        for scored, value in _row_aucs(model_factory, parts, trained_on, names).items():
             table.loc[trained_on, scored] = value
     return table
 

@@ -192,14 +192,10 @@ def _as_jets(jets, input_shape):
 
 def _preprocessing(jets, normalization):
     """JetFeatures -> SortNodes(lpt) -> [JetNorm], the last layer named 'target'."""
-    steps = [gl.JetFeatures(name="jet_features"), gl.SortNodes(feature=3, name="sort_by_lpt")]
+    x = gl.JetFeatures(name="jet_features")(jets)
+    x = gl.SortNodes(feature=3, name="sort_by_lpt" if normalization else TARGET_LAYER)(x)
     if normalization:
-        steps.append(gl.JetNorm(variant=normalization, name="jet_norm"))
-    x = jets
-    for i, layer in enumerate(steps):
-        if i == len(steps) - 1:
-            layer = type(layer).from_config({**layer.get_config(), "name": TARGET_LAYER})
-        x = layer(x)
+        x = gl.JetNorm(variant=normalization, name=TARGET_LAYER)(x)
     return x
 
 

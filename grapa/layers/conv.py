@@ -7,6 +7,7 @@ from keras import ops
 
 from grapa.layers._conv_base import (
     DenseGraphConv,
+    aggregate,
     matmul_narrow_side,
     symmetric_normalize,
     with_self_loops,
@@ -131,7 +132,7 @@ class ChebConv(DenseGraphConv):
         previous, current = None, x
         output = ops.matmul(x, self.kernel_weights[0])
         for k in range(1, self.order):
-            following = ops.matmul(laplacian, current)
+            following = aggregate(laplacian, current)
             if previous is not None:
                 following = 2.0 * following - previous
             previous, current = current, following

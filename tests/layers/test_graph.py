@@ -121,3 +121,18 @@ def test_fully_connected(node_features, tmp_path, self_loops):
     if not self_loops:
         expected = expected * (1 - np.eye(8))
     np.testing.assert_array_equal(to_numpy(FullyConnectedGraph(self_loops)(node_features)), expected)
+
+
+@pytest.mark.parametrize("nodes", [3, 4, 5])
+def test_topk_distances_small_and_large_graphs(nodes):
+    """Up to 4 nodes the distances are summed from differences, above through a matmul;
+    both give the brute-force graph and the gaussian weights exp(-d)."""
+    x = np.random.default_rng(nodes).normal(size=(2, nodes, 3)).astype("float32")
+    x[1, -1] = 0
+    metric = np.array([0.5, 1.5, 0.2], "float32")
+    layer = TopKGraph(2, edge_weights="gaussian")
+    layer.build(x.shape)
+    layer.metric.assign(metric)
+    d = np.sum(metric * (x[:, :, None] - x[:, None]) ** 2, axis=-1)
+    np.testing.assert_allclose(to_numpy(layer(x)), brute_force_topk(x, 2, metric) * np.exp(-d),
+                               rtol=1e-5, atol=1e-6)

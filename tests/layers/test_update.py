@@ -69,3 +69,18 @@ def test_rejects_mismatched_inputs(node_features):
         GraphUpdate(3)(node_features)
     with pytest.raises(ValueError, match="aggregation"):
         GraphUpdate(3, aggregation="max")
+
+
+@pytest.mark.parametrize("nodes, features", [(4, 4), (3, 16), (4, 17), (5, 4)])
+@pytest.mark.parametrize("aggregation", ["sum", "mean"])
+def test_small_and_large_graph_products_match_node_loop(nodes, features, aggregation):
+    """Up to 4 nodes and 16 features `A x` is summed elementwise, above by a dot:
+    both paths (and their edges: 4 x 16, 4 x 17, 5 x 4) give the node loop's values."""
+    x = np.random.default_rng(nodes).normal(size=(3, nodes, features)).astype("float32")
+    x[1, -1] = 0  # a padding node
+    a = random_adjacency(x, seed=nodes, weighted=True)
+    layer = GraphUpdate(features, activation="relu", aggregation=aggregation)
+    out = np.asarray(ops.convert_to_numpy(layer([x, a])))
+    s, n = np.asarray(layer.self_kernel.value), np.asarray(layer.neighbour_kernel.value)
+    expected = numpy_graph_update(x, a, s, n, aggregation, lambda v: np.maximum(v, 0))
+    np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-5)

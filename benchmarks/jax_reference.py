@@ -171,6 +171,17 @@ def train(jets, batch_size=100, epochs=3, seed=0, loss=loss_fn):
     return rate, losses
 
 
+def step_flops(batch_size=100):
+    """Floating-point operations of one training step, by XLA's cost analysis."""
+    params = init_params(jax.random.PRNGKey(0))
+    zeros = jax.tree_util.tree_map(jnp.zeros_like, params)
+    jets = jnp.ones((batch_size, N_NODES, 4), jnp.float32)
+    compiled = make_train_step().lower(params, (jnp.zeros(()), zeros, zeros),
+                                       (jnp.zeros(4), jnp.ones(4)), jets).compile()
+    cost = compiled.cost_analysis()
+    return (cost[0] if isinstance(cost, list) else cost)["flops"]
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jets", type=int, default=5000)
@@ -182,7 +193,9 @@ def main():
     jets, labels = read_jets(sample_path(), n_constituents=N_NODES)
     jets = np.resize(jets[labels == 0], (args.jets, N_NODES, 4))
     rate, losses = train(jets, args.batch, args.epochs)
+    flops = step_flops(args.batch)
     print(f"jax_reference: batch={args.batch} train_jets_per_s={rate:.0f} "
+          f"step_GFLOP={flops / 1e9:.3f} GFLOP_per_s={flops * rate / args.batch / 1e9:.0f} "
           f"losses={' '.join(f'{v:.4f}' for v in losses)}")
 
 

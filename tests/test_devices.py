@@ -100,3 +100,11 @@ def test_one_device_is_the_default_and_bad_requests_are_named():
             devices.resolve(99)
         with pytest.raises(ValueError, match="distribution must be None, 'all'"):
             devices.resolve("every")
+
+
+def test_cli_devices_flag_is_checked_in_cli_words(tmp_path, capsys):
+    from grapa.cli import main
+
+    assert main(["train", "--data", str(tmp_path / "qcd.h5"), "--out", str(tmp_path),
+                 "--devices", "two"]) == 2
+    assert "--devices takes 'all' or a number of devices, got 'two'" in capsys.readouterr().err

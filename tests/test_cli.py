@@ -152,3 +152,49 @@ def test_a_truncated_file_is_one_line_in_cli_terms(tmp_path, capsys):
     assert main(["train", "--data", str(cut), "--out", str(tmp_path / "run")]) == 2
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1 and "truncated file" in lines[0] and lines[0].startswith("grapa train")
+
+
+def test_ray_flag_alone_means_local_and_takes_an_address():
+    from grapa.cli import _build_parser
+
+    parser = _build_parser()
+    assert parser.parse_args(["scan", "scan.json"]).ray is None
+    assert parser.parse_args(["scan", "scan.json", "--ray"]).ray == "local"
+    assert parser.parse_args(["scan", "scan.json", "--ray", "auto"]).ray == "auto"
+    args = parser.parse_args(["crosscheck", "a.h5", "b.h5", "--out", "x", "--ray=ray://head:10001"])
+    assert args.ray == "ray://head:10001" and args.data == ["a.h5", "b.h5"]
+    assert parser.parse_args(["crosscheck", "a.h5", "b.h5", "--out", "x"]).ray is None
+
+
+def _scan_config(tmp_path, **change):
+    from grapa.data import sample_path
+
+    config = {"preset": "jets4", "background": str(sample_path()), "n_test": 300,
+              "fixed": {"n_train": 200, "epochs": 1}, "grid": {"k": [3]}, **change}
+    (tmp_path / "scan.json").write_text(json.dumps(config))
+    return str(tmp_path / "scan.json")
+
+
+def test_scan_from_the_command_line(tmp_path, capsys):
+    import pandas as pd
+
+    assert main(["scan", _scan_config(tmp_path), "--out", str(tmp_path / "out")]) == 0
+    table = pd.read_csv(tmp_path / "out" / "scan.csv")
+    assert table[["trial", "k", "epochs"]].values.tolist() == [[0, 3, 1]]
+    assert 0 < table.loc[0, "auc"] < 1 and table.loc[0, "val_loss"] > 0
+    assert "val_loss" in capsys.readouterr().out
+
+
+def test_scan_errors_are_one_line_in_cli_terms(tmp_path, monkeypatch, capsys):
+    assert main(["scan", _scan_config(tmp_path, grid={"lr": [1]})]) == 2
+    error = capsys.readouterr().err.strip().splitlines()
+    assert len(error) == 1 and "unknown option 'lr' in 'grid'" in error[0]
+    monkeypatch.setitem(sys.modules, "ray", None)  # Ray not installed
+    assert main(["scan", _scan_config(tmp_path), "--ray"]) == 2
+    error = capsys.readouterr().err
+    assert 'pip install "grapa-keras[ray]"' in error and "run without --ray" in error
+    assert main(["crosscheck", "a.h5", "b.h5", "--out", str(tmp_path), "--ray",
+                 "--workers", "2"]) == 2
+    assert "pass --ray or --workers, not both" in capsys.readouterr().err
+    assert main(["crosscheck", "--ray", _scan_config(tmp_path), "b.h5", "--out", "x"]) == 2
+    assert "put --ray after the files" in capsys.readouterr().err

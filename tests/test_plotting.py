@@ -167,3 +167,20 @@ def test_plot_cross_table_frames_non_invertible_pairs(tmp_path):
     frames = [p for p in figure.axes[0].patches if not p.get_fill()]
     assert len(frames) == 2  # qcd <-> top (0.3 < 0.5) is the only non-invertible pair
     assert "1 non-invertible" in figure.axes[0].get_title()
+
+
+def test_scan_panels_per_metric_and_option_with_means_and_nan_counted(tmp_path):
+    table = pd.DataFrame({"learning_rate": [1e-4, 1e-4, 1e-2, 1e-2],
+                          "units": ["[9]", "[12]", "[9]", "[12]"],
+                          "val_loss": [1.0, 3.0, 2.0, np.nan], "auc": [0.6, 0.7, 0.8, 0.9]})
+    figure = plotting.plot_scan(table, ["learning_rate", "units"], path=tmp_path / "scan.png")
+    _assert_png(tmp_path / "scan.png")
+    (loss_rate, loss_units), (auc_rate, auc_units) = np.reshape(figure.axes, (2, 2))
+    assert loss_rate.get_xscale() == "log" and loss_rate.get_ylabel() == "best validation loss"
+    assert [t.get_text() for t in loss_units.get_xticklabels()] == ["[9]", "[12]"]
+    # the line joins the means of the finite trials at each value: (1 + 3) / 2 and 2
+    np.testing.assert_allclose(loss_rate.lines[0].get_ydata(), [2.0, 2.0])
+    np.testing.assert_allclose(auc_units.lines[0].get_ydata(), [0.7, 0.8])
+    assert len(loss_units.collections[0].get_offsets()) == 3 and "1 trial(s) NaN" in loss_units.get_title()
+    with pytest.raises(ValueError, match="no column 'batch_size'"):
+        plotting.plot_scan(table, ["batch_size"])

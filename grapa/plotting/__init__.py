@@ -10,8 +10,9 @@ thesis's reconstruction images; AUC maps use blue = 1, white = 0.5, red = 0.
 
 One module per kind of figure: `roc` (ROC and double ROC), `distributions` (score
 histograms), `maps` (AUC feature map, cross table), `reconstruction` (input vs output
-jet), `training` (loss history, learned metric); `_common` holds the shared figure
-helpers, colours and `FEATURE_NAMES`. Import the figures from here: `grapa.plotting.plot_roc`.
+jet), `training` (loss history, learned metric), `scan` (a hyperparameter scan);
+`_common` holds the shared figure helpers, colours and `FEATURE_NAMES`. Import the
+figures from here: `grapa.plotting.plot_roc`.
 """
 
 from grapa.plotting._common import FEATURE_NAMES
@@ -19,6 +20,7 @@ from grapa.plotting.distributions import plot_loss_distributions
 from grapa.plotting.maps import plot_cross_table, plot_feature_auc_map
 from grapa.plotting.reconstruction import plot_reconstruction
 from grapa.plotting.roc import plot_double_roc, plot_roc
+from grapa.plotting.scan import plot_scan
 from grapa.plotting.training import plot_history, plot_metric
 
 __all__ = [
@@ -31,4 +33,5 @@ __all__ = [
     "plot_metric",
     "plot_reconstruction",
     "plot_roc",
+    "plot_scan",
 ]

@@ -111,3 +111,23 @@ def test_asking_for_ray_without_it_says_how_to_install(monkeypatch, tmp_path):
     with pytest.raises(RayNotInstalledError, match=r'pip install "grapa-keras\[ray\]"'):
         scan(GRID, tmp_path, ray=True)
     assert not (tmp_path / "scan.csv").exists()
+
+
+def test_a_trial_that_met_nan_is_a_row_that_says_so(monkeypatch):
+    from grapa.scan import ScanData, run
+
+    jets = np.ones((10, 4, 4), "float32")
+    data = ScanData(train=jets, test=jets, signal=None)
+    monkeypatch.setattr(run, "train", lambda *args, **kwargs: (
+        None, {"loss": [2.0, 1.0, np.nan], "val_loss": [1.5, 0.5, np.nan]}))
+    result = run.run_trial("jets4", data, {"n_train": 10})
+    assert result["val_loss"] == 0.5 and result["epochs"] == 3  # the best finite epoch
+    assert "loss stopped training after 3 epochs" in result["error"]
+
+    def left_nan_in_weights(*args, **kwargs):
+        raise FloatingPointError("training left non-finite values in 1 weights: w.")
+
+    monkeypatch.setattr(run, "train", left_nan_in_weights)
+    result = run.run_trial("jets4", ScanData(train=jets, test=jets, signal=jets), {})
+    assert np.isnan(result["val_loss"]) and np.isnan(result["auc"])
+    assert result["error"] == "training left non-finite values in 1 weights: w."

@@ -57,31 +57,41 @@ def load_scan_data(config, n_constituents: int, n_train: int) -> ScanData:
 def run_trial(preset: str, data: ScanData, options: dict) -> dict:
     """Train one trial and measure it: what `scan` tables per trial.
 
-    A trial whose training produced NaN (`FloatingPointError`, e.g. a learning rate
-    too large) is a result, not a failure of the scan: its metrics are NaN and its
-    `error` column says why.
+    A trial whose training met NaN (e.g. a learning rate too large) is a result, not a
+    failure of the scan; its `error` says what happened. When NaN stopped training, the
+    best epoch before it counts (its weights are the ones restored); when NaN was left
+    in the weights (`FloatingPointError`) or no epoch had a finite validation loss, the
+    metrics are NaN.
 
     Returns:
-        `{"val_loss": best validation loss, "auc": ... (with signal jets), "epochs":
-        epochs run, "seconds": wall time of training and scoring}`.
+        `{"val_loss": best finite validation loss, "auc": ... (with signal jets),
+        "epochs": epochs run, "seconds": wall time of training and scoring}`, and
+        `"error"` as said.
     """
     architecture, recipe = split_options(preset, options)
     n_nodes = resolve_config(preset, **architecture)["n_nodes"]
     start = time.perf_counter()
-    result = {}
+    result = {"val_loss": np.nan, "epochs": np.nan}
+    if data.signal is not None:
+        result["auc"] = np.nan
     try:
         model, history = train(preset, data.train[:, :n_nodes], verbose=0, **recipe,
                                **architecture)
     except FloatingPointError as error:
-        result.update(val_loss=np.nan, epochs=np.nan, error=" ".join(str(error).split()))
-        if data.signal is not None:
-            result["auc"] = np.nan
+        result["error"] = " ".join(str(error).split())
     else:
-        result.update(val_loss=float(np.min(history["val_loss"])),
-                      epochs=len(history["loss"]))
-        if data.signal is not None:
-            result["auc"] = auc(model.score(data.test[:, :n_nodes]),
-                                model.score(data.signal[:, :n_nodes]))
+        losses = np.asarray(history["val_loss"], dtype=float)
+        result["epochs"] = len(losses)
+        if not np.isfinite(losses).any():
+            result["error"] = "no epoch had a finite validation loss"
+        else:
+            result["val_loss"] = float(np.min(losses[np.isfinite(losses)]))
+            if not np.isfinite(history["loss"]).all() or not np.isfinite(losses).all():
+                result["error"] = (f"a NaN or inf loss stopped training after {len(losses)} "
+                                   "epochs; the best epoch before it is kept")
+            if data.signal is not None:
+                result["auc"] = auc(model.score(data.test[:, :n_nodes]),
+                                    model.score(data.signal[:, :n_nodes]))
     result["seconds"] = time.perf_counter() - start
     return result
 

@@ -83,13 +83,19 @@ class ModelFactory:
         one task each in `grapa.evaluation.cross_table`."""
         return [replace(self, seed=self.seed + k, repeats=1) for k in range(self.repeats)]
 
-    def combine(self, scores, training_scores):
+    @property
+    def scales_by_training(self):
+        """Whether `combine` needs the repeats' scores of the training jets: losses do,
+        likelihoods (one scale, nats) do not."""
+        return self.kind not in LIKELIHOOD_MODELS
+
+    def combine(self, scores, training_scores=None):
         """The repeats' `(n_jets, repeats)` scores as one per jet.
 
         Likelihoods are averaged; losses are c-added (power 1), each divided by its mean
         on the training jets (`training_scores`, `(n_train, repeats)`).
         """
-        if self.kind in LIKELIHOOD_MODELS:  # log-likelihoods share one scale (nats), may be < 0
+        if not self.scales_by_training:  # log-likelihoods share one scale, may be < 0
             return scores.mean(axis=1)
         return evaluation.c_addition(scores, evaluation.part_means(training_scores), power=1)
 
@@ -105,7 +111,7 @@ class _Repeated:
     def fit(self, jets):
         for model in self.models:
             model.fit(jets)
-        self.training_scores = self._scores(jets)
+        self.training_scores = self._scores(jets) if self.factory.scales_by_training else None
 
     def _scores(self, jets):
         return np.stack([model.score(jets) for model in self.models], axis=1)

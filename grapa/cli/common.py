@@ -15,7 +15,8 @@ def presets() -> list[str]:
 
 def cli_words(error: Exception, label_flag: str = "--label") -> str:
     """A library error's message with its Python argument names as the CLI's flags."""
-    return str(error).replace("pass label=None", f"pass {label_flag} -1")
+    return (str(error).replace("pass label=None", f"pass {label_flag} -1")
+            .replace("batch size", "--batch-size"))
 
 
 def add_ray_flag(parser, what: str) -> None:

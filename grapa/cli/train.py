@@ -124,7 +124,7 @@ def _run_train(args) -> int:
             )
             what = args.preset
     except (FileNotFoundError, ValueError) as error:
-        raise CommandError(cli_words(error).replace("batch size", "--batch-size")) from error
+        raise CommandError(cli_words(error)) from error
     print(f"trained {what} for {len(history['loss'])} epochs, best val_loss "
           f"{min(history['val_loss']):.5f}; wrote {args.out}/model.keras")
     return 0

@@ -70,19 +70,19 @@ def _model_scores(model: ScoringModel, x, name: str) -> np.ndarray:
     return scores
 
 
-def _member_scores(members, splits, task):
+def _member_scores(members, splits, score_training, task):
     """One task of a cross table: train member `k` on `trained_on`, score every test part.
 
     Returns `({dataset: scores of its test part}, scores of the training part)`; the
-    latter, which `combine` may scale by, only with several members (else None).
+    latter, which `combine` scales by, only with `score_training` (else None).
     """
     trained_on, k = task
     model = members[k]()
     model.fit(splits[trained_on][0])
     scores = {scored: _model_scores(model, test, f"{scored!r}")
               for scored, (_, test) in splits.items()}
-    training = None if len(members) == 1 else _model_scores(
-        model, splits[trained_on][0], f"the training part of {trained_on!r}")
+    training = _model_scores(model, splits[trained_on][0],
+                             f"the training part of {trained_on!r}") if score_training else None
     return scores, training
 
 
@@ -91,7 +91,7 @@ def _row_aucs(model_factory, parts, trained_on, names):
     if len(parts) == 1:
         scores = parts[0][0]
     else:
-        training = np.stack([part[1] for part in parts], axis=1)
+        training = None if parts[0][1] is None else np.stack([part[1] for part in parts], axis=1)
         scores = {name: _scores(model_factory.combine(
                       np.stack([part[0][name] for part in parts], axis=1), training),
                       f"combined scores of {name!r}")
@@ -124,7 +124,8 @@ def cross_table(
     combined (e.g. seed repeats, `grapa.crosscheck.ModelFactory(repeats=3)`): then
     `model_factory.members()` returns one factory per model and
     `model_factory.combine(scores, training_scores)` turns the members' `(n_jets,
-    n_members)` scores into one per jet, given their scores of the row's training part.
+    n_members)` scores into one per jet, given their scores of the row's training part
+    (None when `model_factory.scales_by_training` is False: they are not computed).
     Every (row, member) pair is one task, so a 4 x 4 table of 3 repeats is 12 tasks, and
     the table is the same however they are run (`grapa.parallel.map_tasks`).
 
@@ -149,8 +150,9 @@ def cross_table(
     members = list(model_factory.members()) if hasattr(model_factory, "members") else [
         model_factory]
     tasks = [(name, k) for name in names for k in range(len(members))]
-    results = map_tasks(_member_scores, tasks, shared=(members, splits), workers=workers,
-                        ray=ray)
+    score_training = len(members) > 1 and getattr(model_factory, "scales_by_training", True)
+    results = map_tasks(_member_scores, tasks, shared=(members, splits, score_training),
+                        workers=workers, ray=ray)
     table = pd.DataFrame(0.5, index=pd.Index(names, name="trained on"),
                          columns=pd.Index(names, name="scored"))
     for k, trained_on in enumerate(names):

@@ -23,13 +23,13 @@ import numpy as np
 
 
 def resolve(distribution):
-    """A `keras.distribution.Distribution`, or None for the default single device.
+    """A `keras.distribution` distribution, or None for the default single device.
 
     Args:
         distribution: None (one device), `"all"` (data parallel over every local
             device of the default type: the GPUs or TPUs if there are any, else the
-            CPUs), an int `n` (the first `n` of them), or a
-            `keras.distribution.Distribution` (used as given).
+            CPUs), an int `n` (the first `n` of them), or a `keras.distribution`
+            distribution (`DataParallel`, `ModelParallel`: used as given).
     """
     if distribution is None or _is_distribution(distribution):
         return distribution
@@ -52,7 +52,7 @@ def resolve(distribution):
     else:
         raise ValueError(
             f"distribution must be None, 'all', a number of devices or a "
-            f"keras.distribution.Distribution, got {distribution!r}."
+            f"keras.distribution.DataParallel, got {distribution!r}."
         )
     return keras.distribution.DataParallel(devices=devices[:count])
 

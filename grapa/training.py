@@ -106,9 +106,9 @@ def train(
         verbose: Keras progress bar setting.
         callbacks: extra Keras callbacks, run before the recipe's.
         distribution: None (one device), `"all"` (data parallel over every local
-            accelerator, JAX backend), a number of devices, or a
-            `keras.distribution.Distribution`; see `grapa.devices`. The model is built,
-            trained and later scored under it.
+            accelerator, JAX backend), a number of devices, or a `keras.distribution`
+            distribution; see `grapa.devices`. The model is built and trained under it;
+            score under `grapa.devices.scope(...)` to split the scoring too.
         steps_per_execution: training steps per call into the compiled step (the same
             updates; fewer Python round trips).
         **overrides: architecture options of `build_graph_autoencoder`.
@@ -267,8 +267,8 @@ def train_tagger(background, signal=None, *, out=None, n_constituents=30, n_trai
         seed: seeds weights and shuffling.
         verbose: Keras progress bar setting.
         callbacks: extra Keras callbacks.
-        distribution: None, `"all"`, a number of devices or a
-            `keras.distribution.Distribution`: data parallel training, as in `train`.
+        distribution: None, `"all"`, a number of devices or a `keras.distribution`
+            distribution: data parallel training, as in `train`.
         **architecture: `build_particle_net` options (`size`, `k`, `blocks`, `pooling`, ...).
 
     Returns:

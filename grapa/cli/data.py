@@ -8,13 +8,18 @@ def add_simulate(subparsers) -> None:
         "simulate",
         help="simulate jets with Pythia 8 + FastJet into a top-tagging HDF5 file",
         description="Simulate jets with Pythia 8 + FastJet (14 TeV, anti-kT R=0.8, "
-        "jet pT 550-650 GeV, |eta| < 2) and write them in the top-tagging schema.",
+        "jet pT 550-650 GeV unless --pt-min / --pt-max say otherwise, |eta| < 2) and "
+        "write them in the top-tagging schema.",
     )
     parser.add_argument(
         "--process",
         required=True,
-        help="qcd, top, quark, gluon, or custom (a process defined by --set)",
+        help="qcd, top, w, z, quark, gluon, or custom (a process defined by --set)",
     )
+    parser.add_argument("--pt-min", type=float, default=550.0,
+                        help="lower end of the jet pT window in GeV (default 550)")
+    parser.add_argument("--pt-max", type=float, default=650.0,
+                        help="upper end of the jet pT window in GeV (default 650)")
     parser.add_argument("--jets", type=int, required=True, help="number of jets to write")
     parser.add_argument("--out", required=True, help="output HDF5 file (overwritten)")
     parser.add_argument("--seed", type=int, default=0, help="master seed (default 0)")
@@ -39,6 +44,11 @@ def add_simulate(subparsers) -> None:
 def _run_simulate(args) -> int:
     from grapa.data import simulate
 
+    from grapa.cli.common import CommandError
+
+    if not 0 <= args.pt_min < args.pt_max:
+        raise CommandError(f"--pt-min {args.pt_min:g} --pt-max {args.pt_max:g}: the jet pT "
+                           "window needs 0 <= --pt-min < --pt-max (GeV)")
     # an unknown process, a rejected Pythia setting or a bad count raise ValueError,
     # which grapa.cli.main prints as one line
     path = simulate(
@@ -50,6 +60,8 @@ def _run_simulate(args) -> int:
         settings=args.settings,
         n_constituents=args.constituents,
         label=args.label,
+        pt_min=args.pt_min,
+        pt_max=args.pt_max,
     )
     print(f"wrote {args.jets} {args.process} jets to {path}")
     return 0

@@ -2,9 +2,10 @@
 
 The visible final-state particles of each event (everything but neutrinos) are clustered
 by FastJet with anti-kT, R = 0.8, through its Awkward interface. The leading jet is kept
-when 550 <= pT <= 650 GeV, |eta| < 2 and, for ``top``, ``quark`` and ``gluon``, when it
-lies within dR < 0.6 of a truth particle of that kind; its constituents, sorted by pT,
-are zero padded to ``n_constituents`` slots.
+when its pT lies in the window (550-650 GeV unless asked otherwise), |eta| < 2 and, for
+``top``, ``w``, ``z``, ``quark`` and ``gluon``, when it lies within dR < 0.6 of a truth
+particle of that kind; its constituents, sorted by pT, are zero padded to
+``n_constituents`` slots.
 """
 
 from __future__ import annotations
@@ -24,17 +25,24 @@ NEUTRINO_IDS = (12, 14, 16)
 QUARK_IDS = (1, 2, 3, 4, 5)
 GLUON_ID = 21
 TOP_ID = 6
+W_ID, Z_ID = 24, 23
 
 
 
-def select_jets(events: ak.Array, truth: str | None, n_constituents: int) -> np.ndarray:
+def select_jets(
+    events: ak.Array,
+    truth: str | None,
+    n_constituents: int,
+    pt_window: tuple[float, float] = (JET_PT_MIN, JET_PT_MAX),
+) -> np.ndarray:
     """Cluster a batch of Pythia events and return the accepted leading jets.
 
     Args:
         events: Awkward array returned by ``pythia8mc.Pythia.nextBatch``.
-        truth: ``"top"``, ``"quark"``, ``"gluon"`` to require a matching truth particle
-            within dR < 0.6 of the jet axis, or None for no matching.
+        truth: ``"top"``, ``"w"``, ``"z"``, ``"quark"``, ``"gluon"`` to require a
+            matching truth particle within dR < 0.6 of the jet axis, or None for none.
         n_constituents: constituent slots of the output.
+        pt_window: accepted jet pT range (GeV), both ends included.
 
     Returns:
         float32 array (n_accepted, n_constituents, 4) of (E, px, py, pz), constituents
@@ -51,7 +59,8 @@ def select_jets(events: ak.Array, truth: str | None, n_constituents: int) -> np.
     )
     pt = np.hypot(px, py)
     eta = np.arcsinh(np.divide(pz, pt, out=np.zeros_like(pt), where=pt > 0))
-    accepted = (pt >= JET_PT_MIN) & (pt <= JET_PT_MAX) & (np.abs(eta) < JET_ABS_ETA_MAX)
+    pt_min, pt_max = pt_window
+    accepted = (pt >= pt_min) & (pt <= pt_max) & (np.abs(eta) < JET_ABS_ETA_MAX)
     if truth is not None:
         accepted &= _matched(_TRUTH_SELECTORS[truth](events), eta, np.arctan2(py, px))
     constituents = particles[accepted][constituent_index[leading][accepted][:, 0]]
@@ -112,11 +121,12 @@ def _matched(truth_particles, jet_eta: np.ndarray, jet_phi: np.ndarray) -> np.nd
     return ak.to_numpy(ak.fill_none(ak.any(close, axis=1), False))
 
 
-def _last_top_quarks(events):
-    """Top quarks in their last copy before decay (their first daughter is no top)."""
+def _last_copies(events, particle_id: int):
+    """Particles of ``|id| == particle_id`` in their last copy before decay (their first
+    daughter is of another kind): the top quark, W or Z whose decay makes the jet."""
     prt = events.prt
-    is_top = abs(prt.id) == TOP_ID
-    return prt[is_top & (abs(prt.id[prt.daughter1]) != TOP_ID)]
+    is_kind = abs(prt.id) == particle_id
+    return prt[is_kind & (abs(prt.id[prt.daughter1]) != particle_id)]
 
 
 def _hard_partons(events, ids: tuple[int, ...]):
@@ -130,7 +140,9 @@ def _hard_partons(events, ids: tuple[int, ...]):
 
 
 _TRUTH_SELECTORS = {
-    "top": _last_top_quarks,
+    "top": lambda events: _last_copies(events, TOP_ID),
+    "w": lambda events: _last_copies(events, W_ID),
+    "z": lambda events: _last_copies(events, Z_ID),
     "quark": lambda events: _hard_partons(events, QUARK_IDS),
     "gluon": lambda events: _hard_partons(events, (GLUON_ID,)),
 }

@@ -74,6 +74,40 @@ def test_gluon_jets_have_more_constituents_than_quark_jets(simulated):
 
 
 @pytest.mark.slow
+def test_w_and_z_jets_near_1_tev_carry_their_boson_masses(tmp_path):
+    """The UCluster study's W / Z jets in a 950-1050 GeV window: the truth-matched boson's
+    decay products make the jet, so the median mass sits near m_W = 80.4 / m_Z = 91.2."""
+    medians = {}
+    for seed, process in enumerate(["w", "z"]):
+        path = simulate(process, 40, tmp_path / f"{process}.h5", seed=seed, workers=2,
+                        n_constituents=60, pt_min=950, pt_max=1050, progress=False)
+        jets, labels = read_jets(path)
+        pt, _, mass = kinematics(jets)
+        assert pt.min() >= 950 - 0.01 and pt.max() <= 1050 + 0.01 and (labels == 0).all()
+        medians[process] = np.median(mass)
+    assert 75 <= medians["w"] <= 88 and 86 <= medians["z"] <= 100
+    assert medians["z"] > medians["w"]
+
+
+def test_the_hard_process_window_follows_the_jet_window(tmp_path):
+    settings = simulate_module.process_settings("w", pt_window=(950.0, 1050.0))
+    assert "PhaseSpace:pTHatMin = 900.0" in settings
+    assert "PhaseSpace:pTHatMax = 1100.0" in settings
+    assert "24:onIfAny = 1 2 3 4 5" in settings
+    with pytest.raises(ValueError, match="pt_min below pt_max"):
+        simulate("qcd", 10, tmp_path / "x.h5", pt_min=700, pt_max=600)
+    assert not (tmp_path / "x.h5").exists()
+
+
+def test_cli_names_the_pt_flags_of_a_bad_window(tmp_path, capsys):
+    code = main(["simulate", "--process", "w", "--jets", "5", "--out", str(tmp_path / "w.h5"),
+                 "--pt-min", "1000", "--pt-max", "900"])
+    assert code != 0
+    assert "--pt-min 1000 --pt-max 900" in capsys.readouterr().err
+    assert not (tmp_path / "w.h5").exists()
+
+
+@pytest.mark.slow
 def test_same_seed_same_file_whatever_the_workers(tmp_path):
     # 300 jets = two chunks, so two workers really share the work
     one = simulate("qcd", 300, tmp_path / "one.h5", seed=7, n_constituents=20, progress=False)
@@ -169,7 +203,7 @@ def test_pythia_seeds_are_distinct_and_reproducible():
 
 def test_unknown_process_lists_the_choices(tmp_path):
     with pytest.raises(
-        ValueError, match=r"unknown process 'ttbar'.*\['gluon', 'qcd', 'quark', 'top'\]"
+        ValueError, match=r"unknown process 'ttbar'.*\['gluon', 'qcd', 'quark', 'top', 'w', 'z'\]"
     ):
         simulate("ttbar", 10, tmp_path / "x.h5")
 

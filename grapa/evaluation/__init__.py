@@ -28,6 +28,12 @@ from grapa.evaluation.baselines import (
     baseline_scorers,
     jet_features,
 )
+from grapa.evaluation.clustering import (
+    cluster_assignment,
+    cluster_fractions,
+    clustering_accuracy,
+    confusion_matrix,
+)
 from grapa.evaluation.invertibility import (
     Invertibility,
     ScoringModel,
@@ -60,6 +66,10 @@ __all__ = [
     "auc_difference",
     "auc_standard_error",
     "c_addition",
+    "cluster_assignment",
+    "cluster_fractions",
+    "clustering_accuracy",
+    "confusion_matrix",
     "cross_table",
     "feature_auc_map",
     "invertibility",

@@ -16,6 +16,7 @@ figures from here: `grapa.plotting.plot_roc`.
 """
 
 from grapa.plotting._common import FEATURE_NAMES
+from grapa.plotting.clustering import plot_confusion, plot_embedding
 from grapa.plotting.distributions import plot_loss_distributions
 from grapa.plotting.maps import plot_cross_table, plot_feature_auc_map
 from grapa.plotting.reconstruction import plot_reconstruction
@@ -25,8 +26,10 @@ from grapa.plotting.training import plot_history, plot_metric
 
 __all__ = [
     "FEATURE_NAMES",
+    "plot_confusion",
     "plot_cross_table",
     "plot_double_roc",
+    "plot_embedding",
     "plot_feature_auc_map",
     "plot_history",
     "plot_loss_distributions",

@@ -29,6 +29,7 @@ from grapa.evaluation.baselines import (
     jet_features,
 )
 from grapa.evaluation.clustering import (
+    MassKMeans,
     cluster_assignment,
     cluster_fractions,
     clustering_accuracy,
@@ -68,6 +69,7 @@ __all__ = [
     "c_addition",
     "cluster_assignment",
     "cluster_fractions",
+    "MassKMeans",
     "clustering_accuracy",
     "confusion_matrix",
     "cross_table",

@@ -1,5 +1,6 @@
 """grapa's models: graph autoencoders, oneoff (one-class) networks, the mixed model, the
-density (likelihood) scorer and the ParticleNet-style supervised tagger."""
+density (likelihood) scorer, the ParticleNet-style supervised tagger and UCluster
+(unsupervised clustering)."""
 
 from grapa.models.autoencoder import (
     PRESETS,
@@ -7,6 +8,7 @@ from grapa.models.autoencoder import (
     build_dense_autoencoder,
     build_graph_autoencoder,
 )
+from grapa.models.cluster import UCluster
 from grapa.models.density import JetDensity
 from grapa.models.ensemble import OneOffEnsemble
 from grapa.models.mixed import MixedModel, build_mixed_model
@@ -25,6 +27,7 @@ __all__ = [
     "OneOffNetwork",
     "PARTICLE_NET",
     "PARTICLE_NET_LITE",
+    "UCluster",
     "build_dense_autoencoder",
     "build_graph_autoencoder",
     "build_mixed_model",

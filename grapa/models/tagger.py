@@ -91,8 +91,35 @@ def build_particle_net(
 
     jets = keras.Input(shape=(n_constituents, 4), name="jets")
     particles = ParticleFeatures()(jets)
+    x = edge_conv_blocks(particles, blocks, k, batch_norm)[-1]
+    pooled = _pool(x, particles, pooling, soft_nodes, n_constituents)
+    for width in dense:
+        pooled = keras.layers.Dense(width, activation="relu")(pooled)
+        pooled = keras.layers.Dropout(dropout)(pooled)
+    probability = keras.layers.Dense(1, activation="sigmoid", name="p_signal")(pooled)
+    return keras.Model(jets, probability, name=name)
+
+
+def edge_conv_blocks(particles, blocks, k, batch_norm=True):
+    """ParticleNet's EdgeConv blocks on `ParticleFeatures`; returns each block's output.
+
+    The particle features are batch-normalized over the real constituents; each block is
+    an `EdgeConv` (mean over the `k` nearest neighbours, the first block's graph on
+    (d_eta, d_phi), later ones on the previous block's output) plus a batch-normalized,
+    bias-free dense shortcut, then a ReLU.
+
+    Args:
+        particles: symbolic `ParticleFeatures` output, `(batch, n, 7)`.
+        blocks: one tuple of MLP widths per block.
+        k: neighbours per EdgeConv.
+        batch_norm: batch-normalize the EdgeConv MLPs' layers.
+
+    Returns:
+        A list of `(batch, n, blocks[b][-1])` tensors, one per block.
+    """
     coordinates = CutFeatures(2)(particles)  # (d_eta, d_phi)
     x = MaskedBatchNormalization(momentum=BATCH_NORM_MOMENTUM)(particles)
+    outputs = []
     for block, widths in enumerate(blocks):
         edges = EdgeConv(widths, k=k, batch_norm=batch_norm, momentum=BATCH_NORM_MOMENTUM,
                          name=f"edge_conv_{block}")([coordinates, x])
@@ -100,12 +127,8 @@ def build_particle_net(
         shortcut = MaskedBatchNormalization(momentum=BATCH_NORM_MOMENTUM)(shortcut)
         x = keras.layers.ReLU()(keras.layers.Add()([edges, shortcut]))
         coordinates = x
-    pooled = _pool(x, particles, pooling, soft_nodes, n_constituents)
-    for width in dense:
-        pooled = keras.layers.Dense(width, activation="relu")(pooled)
-        pooled = keras.layers.Dropout(dropout)(pooled)
-    probability = keras.layers.Dense(1, activation="sigmoid", name="p_signal")(pooled)
-    return keras.Model(jets, probability, name=name)
+        outputs.append(x)
+    return outputs
 
 
 def _pool(x, particles, pooling, soft_nodes, n_constituents):

@@ -1,0 +1,328 @@
+r"""UCluster: unsupervised clustering of jets in a learned embedding.
+
+Mikuni & Canelli, "Unsupervised clustering for collider physics", Phys. Rev. D 103
+(2021) 092007, arXiv:2010.07106; their code is github.com/ViniciusMikuni/UCluster.
+
+A graph network maps each jet to a low-dimensional embedding $z$ (3 numbers by default,
+as in the paper). It learns that embedding from a proxy task that needs no truth label:
+classify the jet's mass, computed from its own constituents, into 20 equal bins from
+10 to 200 GeV (focal loss, Lin et al. 2017). After `pretrain_epochs` epochs of that
+alone, k-means on the training jets' embeddings places `k` centroids $\mu_c$ (trainable
+from then on), and the loss becomes
+
+$$ L = L_\text{focal} + \beta\, \frac{1}{N} \sum_j \sum_c \pi_{jc}\, \lVert z_j - \mu_c \rVert^2,
+   \qquad \pi_{jc} = \operatorname{softmax}_c\!\big(-\alpha \lVert z_j - \mu_c \rVert^2\big), $$
+
+a soft k-means whose inverse temperature $\alpha$ rises each clustering epoch
+($\alpha = 2, 4, 6, \dots$ as in the authors' code), so the assignment hardens as the
+clusters form; $\beta = 10$. A jet's cluster is its nearest centroid.
+
+The network is grapa's ParticleNet-style EdgeConv stack (`grapa.models.tagger`) where the
+paper used attention (GAPNet) blocks: every block's per-particle output, concatenated,
+goes through one dense layer to the embedding's dimension (batch-normalized, ReLU) and
+is averaged over the real constituents, as in the paper's network; a dense classifier on
+the embedding gives the 20 mass-bin logits.
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+from keras import ops
+
+from grapa.data.observables import jet_observables
+from grapa.layers import GlobalPooling, MaskedBatchNormalization, ParticleFeatures
+from grapa.models.tagger import BATCH_NORM_MOMENTUM, edge_conv_blocks
+
+MASS_BINS = 20
+MASS_RANGE = (10.0, 200.0)  # GeV: the paper's proxy task
+CLUSTERING_WEIGHT = 10.0  # beta
+INVERSE_TEMPERATURE_STEP = 2.0  # alpha in the c-th clustering epoch: 2 c
+
+
+def mass_bin_labels(jets, bins: int = MASS_BINS, mass_range=MASS_RANGE) -> np.ndarray:
+    """The proxy task's targets: each jet's mass, from its constituents, binned.
+
+    Args:
+        jets: `(n_jets, n_constituents, 4)` raw (E, px, py, pz); all constituents count.
+        bins: number of equal-width bins.
+        mass_range: (low, high) in GeV; masses outside fall into the first / last bin.
+
+    Returns:
+        int array `(n_jets,)` of bin indices in `0 .. bins - 1`.
+    """
+    low, high = mass_range
+    if not (bins >= 2 and high > low):
+        raise ValueError(f"mass bins need bins >= 2 and a range low < high, got {bins} "
+                         f"bins over {mass_range}")
+    mass = jet_observables(np.asarray(jets))["mass"]
+    index = np.floor((mass - low) / (high - low) * bins)
+    return np.clip(index, 0, bins - 1).astype(np.int64)
+
+
+@keras.saving.register_keras_serializable(package="grapa")
+class SoftKMeans(keras.layers.Layer):
+    r"""UCluster's clustering loss per jet (Mikuni & Canelli 2021, eq. 2):
+
+    $$ \ell_j = \sum_c \pi_{jc}\, d_{jc}, \qquad d_{jc} = \lVert z_j - \mu_c \rVert^2, \qquad
+       \pi_{jc} = \frac{e^{-\alpha d_{jc}}}{\sum_{c'} e^{-\alpha d_{jc'}}} $$
+
+    with trainable centroids `centroids` `(clusters, dim)` and a non-trainable inverse
+    temperature `inverse_temperature` ($\alpha$), which the training schedule raises.
+
+    Args:
+        clusters: number of centroids.
+
+    Input shape:
+        `(batch, dim)` embeddings.
+
+    Output shape:
+        `(batch,)` the soft-assigned squared distance.
+    """
+
+    def __init__(self, clusters, **kwargs):
+        super().__init__(**kwargs)
+        self.clusters = int(clusters)
+
+    def build(self, input_shape):
+        self.centroids = self.add_weight(name="centroids", shape=(self.clusters, input_shape[-1]),
+                                         initializer="zeros")
+        self.inverse_temperature = self.add_weight(name="inverse_temperature", shape=(),
+                                                   initializer="ones", trainable=False)
+
+    def squared_distances(self, embedding):
+        """`(batch, clusters)` squared Euclidean distances to the centroids."""
+        difference = ops.expand_dims(embedding, 1) - ops.expand_dims(self.centroids, 0)
+        return ops.sum(ops.square(difference), axis=-1)
+
+    def call(self, embedding):
+        distances = self.squared_distances(embedding)
+        assignment = ops.softmax(-self.inverse_temperature * distances, axis=-1)
+        return ops.sum(assignment * distances, axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0],)
+
+    def get_config(self):
+        return {**super().get_config(), "clusters": self.clusters}
+
+
+def build_cluster_encoder(n_constituents=30, embedding_dim=3, k=10,
+                          blocks=((32, 32), (64, 64)), name="ucluster_encoder"):
+    """UCluster's embedding network: raw jets `(batch, n, 4)` -> `(batch, embedding_dim)`.
+
+    `ParticleFeatures` -> ParticleNet's EdgeConv blocks (`edge_conv_blocks`) -> every
+    block's output concatenated per particle -> dense to `embedding_dim`, batch-normalized
+    over the real constituents, ReLU -> mean over the real constituents.
+
+    Args:
+        n_constituents: constituents per jet (leading in pT, zero padded).
+        embedding_dim: dimension of the embedding (the paper's 3).
+        k: neighbours per EdgeConv (the paper's 10).
+        blocks: one tuple of MLP widths per EdgeConv block.
+        name: the model's name.
+
+    Returns:
+        A `keras.Model`.
+    """
+    jets = keras.Input(shape=(n_constituents, 4), name="jets")
+    particles = ParticleFeatures()(jets)
+    per_particle = edge_conv_blocks(particles, blocks, k)
+    if len(per_particle) > 1:
+        per_particle = [keras.layers.Concatenate()(per_particle)]
+    x = keras.layers.Dense(embedding_dim, use_bias=False)(per_particle[0])
+    x = keras.layers.ReLU()(MaskedBatchNormalization(momentum=BATCH_NORM_MOMENTUM)(x))
+    embedding = GlobalPooling("mean", name="embedding")([x, particles])
+    return keras.Model(jets, embedding, name=name)
+
+
+def build_cluster_head(embedding_dim, outputs, dense=(256, 128), name="head"):
+    """The dense classifier on the embedding: `(batch, embedding_dim)` -> logits."""
+    layers = [keras.Input(shape=(embedding_dim,))]
+    layers += [keras.layers.Dense(width, activation="relu") for width in dense]
+    layers.append(keras.layers.Dense(outputs, name="logits"))
+    return keras.Sequential(layers, name=name)
+
+
+@keras.saving.register_keras_serializable(package="grapa")
+class UCluster(keras.Model):
+    r"""Unsupervised clustering of jets, UCluster (Mikuni & Canelli 2021; see the module).
+
+    `fit(jets)` needs no labels: it pretrains the embedding on the jets' mass bins, places
+    the centroids by k-means and then trains both losses. `predict_clusters(jets)` gives
+    each jet's cluster, `embed(jets)` its embedding; `call(jets)` the mass-bin logits.
+    Saved with `model.save("ucluster.keras")`, it comes back with
+    `keras.saving.load_model` with its centroids. `fit` compiles an uncompiled model
+    with Adam (learning rate 1e-3) and the focal loss; compile it first to choose others.
+
+    Args:
+        clusters: number of clusters `k`.
+        n_constituents: leading constituents the network sees (the mass targets use all
+            the constituents given to `fit`).
+        embedding_dim: dimension of the embedding.
+        k: neighbours per EdgeConv.
+        blocks: EdgeConv blocks' MLP widths.
+        dense: widths of the mass classifier's hidden layers.
+        mass_bins, mass_range: the proxy task's bins (GeV).
+        clustering_weight: beta, the clustering loss's weight after pretraining.
+        focal_gamma: the focal loss's focusing parameter.
+        **kwargs: `keras.Model` arguments (`name`, ...).
+
+    Example:
+        >>> model = UCluster(clusters=3)                     # doctest: +SKIP
+        >>> model.fit(jets)                                  # doctest: +SKIP
+        >>> clusters = model.predict_clusters(test_jets)     # doctest: +SKIP
+    """
+
+    def __init__(self, clusters=3, n_constituents=30, embedding_dim=3, k=10,
+                 blocks=((32, 32), (64, 64)), dense=(256, 128), mass_bins=MASS_BINS,
+                 mass_range=MASS_RANGE, clustering_weight=CLUSTERING_WEIGHT, focal_gamma=2.0,
+                 **kwargs):
+        super().__init__(**kwargs)
+        if int(clusters) < 2:
+            raise ValueError(f"UCluster needs clusters >= 2, got {clusters}")
+        self.clusters = int(clusters)
+        self.n_constituents = int(n_constituents)
+        self.embedding_dim = int(embedding_dim)
+        self.k = int(k)
+        self.blocks = tuple(tuple(int(w) for w in block) for block in blocks)
+        self.dense = tuple(int(w) for w in dense)
+        self.mass_bins = int(mass_bins)
+        self.mass_range = tuple(float(m) for m in mass_range)
+        self.clustering_weight = float(clustering_weight)
+        self.focal_gamma = float(focal_gamma)
+        self.encoder = build_cluster_encoder(self.n_constituents, self.embedding_dim, self.k,
+                                             self.blocks)
+        self.head = build_cluster_head(self.embedding_dim, self.mass_bins, self.dense)
+        self.kmeans = SoftKMeans(self.clusters, name="kmeans")
+        self.kmeans.build((None, self.embedding_dim))
+        # beta while clustering, 0 while pretraining: a variable, so one compiled step
+        # serves both phases
+        self.beta = self.add_weight(name="beta", shape=(), initializer="zeros",
+                                    trainable=False)
+
+    def call(self, jets, training=False):
+        embedding = self.encoder(jets, training=training)
+        self.add_loss(self.beta * ops.mean(self.kmeans(embedding)))
+        return self.head(embedding, training=training)
+
+    # ---- training --------------------------------------------------------------------
+
+    def fit(self, x=None, y=None, *, epochs=30, pretrain_epochs=10, batch_size=256,
+            callbacks=None, verbose="auto", seed=None, **kwargs):
+        """Pretrain on the mass bins, place the centroids by k-means, then cluster.
+
+        Args:
+            x: `(n_jets, n, 4)` raw jets; no labels.
+            y: must be None (the targets are the jets' own mass bins).
+            epochs: all epochs, pretraining included (the paper: 10 of pretraining).
+            pretrain_epochs: epochs of the mass-bin task alone.
+            batch_size: jets per step.
+            callbacks: Keras callbacks for both phases.
+            verbose: Keras verbosity.
+            seed: seed of k-means's initialisation.
+            **kwargs: passed to `keras.Model.fit` (`validation_split`, `shuffle`, ...).
+
+        Returns:
+            A `keras.callbacks.History` of both phases, epoch after epoch.
+        """
+        if y is not None:
+            raise ValueError("UCluster.fit takes jets only: its targets are the jets' own "
+                             "mass bins. Leave y out (truth labels are never trained on).")
+        if not 0 <= pretrain_epochs < epochs:
+            raise ValueError(f"need 0 <= pretrain_epochs < epochs, got pretrain_epochs="
+                             f"{pretrain_epochs}, epochs={epochs}: clustering needs epochs")
+        jets = self._jets(x)
+        history = keras.callbacks.History()
+        history.set_model(self)
+        first = self.pretrain(jets, epochs=pretrain_epochs, batch_size=batch_size,
+                              callbacks=callbacks, verbose=verbose, **kwargs)
+        self.init_centroids(jets, seed=seed)
+        second = self.train_clusters(jets, epochs=epochs - pretrain_epochs,
+                                     batch_size=batch_size, callbacks=callbacks,
+                                     verbose=verbose, **kwargs)
+        for phase in (first, second):
+            for key, values in phase.history.items():
+                history.history.setdefault(key, []).extend(values)
+        history.epoch = list(range(epochs))
+        return history
+
+    def pretrain(self, jets, epochs=10, batch_size=256, callbacks=None, **kwargs):
+        """The proxy task alone (clustering weight 0): mass-bin classification."""
+        self.beta.assign(0.0)
+        return self._fit_phase(jets, epochs, batch_size, list(callbacks or []), **kwargs)
+
+    def init_centroids(self, jets, seed=None):
+        """Place the centroids by k-means (scikit-learn, 10 starts) on `embed(jets)`."""
+        from sklearn.cluster import KMeans
+
+        embedding = self.embed(jets)
+        kmeans = KMeans(self.clusters, n_init=10, random_state=seed).fit(embedding)
+        self.kmeans.centroids.assign(kmeans.cluster_centers_.astype("float32"))
+        return kmeans
+
+    def train_clusters(self, jets, epochs=20, batch_size=256, callbacks=None, **kwargs):
+        """Both losses, the inverse temperature rising by 2 each epoch."""
+        self.beta.assign(self.clustering_weight)
+        schedule = keras.callbacks.LambdaCallback(
+            on_epoch_begin=lambda epoch, logs: self.kmeans.inverse_temperature.assign(
+                INVERSE_TEMPERATURE_STEP * (epoch + 1)))
+        return self._fit_phase(jets, epochs, batch_size, [schedule, *(callbacks or [])],
+                               **kwargs)
+
+    def _fit_phase(self, jets, epochs, batch_size, callbacks, **kwargs):
+        if epochs == 0:
+            return keras.callbacks.History()
+        jets = self._jets(jets)
+        if not self.compiled:
+            self.compile(optimizer=keras.optimizers.Adam(1e-3),
+                         loss=keras.losses.CategoricalFocalCrossentropy(
+                             alpha=1.0, gamma=self.focal_gamma, from_logits=True),
+                         metrics=["categorical_accuracy"])
+        targets = np.eye(self.mass_bins, dtype="float32")[
+            mass_bin_labels(jets, self.mass_bins, self.mass_range)]
+        callbacks = [*callbacks, keras.callbacks.TerminateOnNaN()]
+        return super().fit(jets[:, : self.n_constituents], targets, epochs=epochs,
+                           batch_size=batch_size, callbacks=callbacks, **kwargs)
+
+    # ---- inference -------------------------------------------------------------------
+
+    def embed(self, jets, batch_size=1024):
+        """The embedding of each jet, `(n_jets, embedding_dim)`."""
+        jets = self._jets(jets)[:, : self.n_constituents]
+        return self.encoder.predict(jets, batch_size=batch_size, verbose=0)
+
+    def distances(self, jets, batch_size=1024):
+        """Squared distances of each jet's embedding to the centroids, `(n_jets, k)`."""
+        embedding = self.embed(jets, batch_size)
+        centroids = ops.convert_to_numpy(self.kmeans.centroids)
+        return ((embedding[:, None, :] - centroids[None]) ** 2).sum(axis=-1)
+
+    def predict_clusters(self, jets, batch_size=1024):
+        """Each jet's cluster (its nearest centroid), ints in `0 .. clusters - 1`."""
+        return np.argmin(self.distances(jets, batch_size), axis=-1)
+
+    def _jets(self, jets):
+        jets = np.asarray(jets, dtype="float32")
+        if jets.ndim != 3 or jets.shape[-1] != 4:
+            raise ValueError(f"UCluster takes raw jets of shape (n_jets, n_constituents, 4) "
+                             f"of (E, px, py, pz), got shape {jets.shape}")
+        if jets.shape[1] < self.n_constituents:
+            pad = self.n_constituents - jets.shape[1]
+            jets = np.pad(jets, ((0, 0), (0, pad), (0, 0)))
+        return jets
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "clusters": self.clusters,
+            "n_constituents": self.n_constituents,
+            "embedding_dim": self.embedding_dim,
+            "k": self.k,
+            "blocks": [list(block) for block in self.blocks],
+            "dense": list(self.dense),
+            "mass_bins": self.mass_bins,
+            "mass_range": list(self.mass_range),
+            "clustering_weight": self.clustering_weight,
+            "focal_gamma": self.focal_gamma,
+        }

@@ -22,6 +22,7 @@ EXAMPLES = pathlib.Path(__file__).resolve().parents[1] / "examples"
     ("digits_chebconv.py", "digits: ChebConv median test accuracy"),
     ("cosmic_rays.py", "cosmic rays: test accuracy, EdgeConv vs pair statistic"),
     ("top_tagging.py", "top tagging: ParticleNet-Lite vs gradient boosting"),
+    ("ucluster.py", "ucluster: figures in"),
 ])
 def test_example_runs_quick(script, expected, tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}

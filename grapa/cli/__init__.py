@@ -3,7 +3,7 @@
 Each subcommand lives in one ``add_<name>`` function that registers its parser and
 points ``func`` at the function doing the work, in a module of this package by what it
 works on (``data``: simulate, inspect; ``train``: train, evaluate; ``demo``;
-``crosscheck``; ``scan``). The installed ``grapa`` command starts
+``crosscheck``; ``scan``; ``cluster``). The installed ``grapa`` command starts
 in ``grapa_cli`` (outside this package), which picks the JAX backend before Keras loads.
 """
 
@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from grapa.cli.cluster import add_cluster
 from grapa.cli.common import CommandError
 from grapa.cli.crosscheck import add_crosscheck
 from grapa.cli.data import add_inspect, add_simulate
@@ -46,6 +47,7 @@ _EXPLAINED = (CommandError, FileNotFoundError, ValueError, FloatingPointError)
 # Subcommand registration functions, in the order `grapa --help` lists them.
 _SUBCOMMANDS: list = [
     add_demo, add_simulate, add_inspect, add_train, add_evaluate, add_crosscheck, add_scan,
+    add_cluster,
 ]
 
 

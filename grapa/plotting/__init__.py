@@ -10,7 +10,8 @@ thesis's reconstruction images; AUC maps use blue = 1, white = 0.5, red = 0.
 
 One module per kind of figure: `roc` (ROC and double ROC), `distributions` (score
 histograms), `maps` (AUC feature map, cross table), `reconstruction` (input vs output
-jet), `training` (loss history, learned metric), `scan` (a hyperparameter scan);
+jet), `training` (loss history, learned metric), `scan` (a hyperparameter scan),
+`clustering` (confusion matrix and embedding of a clustering);
 `_common` holds the shared figure helpers, colours and `FEATURE_NAMES`. Import the
 figures from here: `grapa.plotting.plot_roc`.
 """

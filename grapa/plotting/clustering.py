@@ -99,15 +99,27 @@ def _project(points: np.ndarray, method: str, seed: int) -> tuple[np.ndarray, st
 
 def _scatter_groups(axis: Axes, points: np.ndarray, groups: np.ndarray, categories: np.ndarray,
                     names: list[str], title: str) -> None:
-    """One scatter of `points` coloured by group, with a legend naming each category."""
+    """One scatter of `points` coloured by group, with a legend naming each category; the
+    k-th of `categories` (in the order given) gets the palette's k-th colour."""
     palette = colormaps["tab10" if len(categories) <= 10 else "tab20"]
-    codes = np.searchsorted(categories, groups) % palette.N
+    order = np.argsort(categories)
+    codes = order[np.searchsorted(categories[order], groups)] % palette.N
     axis.scatter(points[:, 0], points[:, 1], c=palette(codes), s=6, alpha=0.7, linewidths=0)
     if len(categories) <= _LEGEND_MAX_ENTRIES:
         handles = [Line2D([], [], ls="", marker="o", color=palette(k % palette.N), label=name)
                    for k, name in enumerate(names)]
         axis.legend(handles=handles, fontsize="small", markerscale=0.8)
     axis.set_title(title)
+
+
+def _clusters_by_class(truth, clusters) -> np.ndarray:
+    """The clusters, each matched one in the order of its class, then the unmatched: a
+    cluster matched to a class gets that class's colour in the truth panel."""
+    matched = evaluation.cluster_assignment(truth, clusters)
+    by_class = {label: cluster for cluster, label in matched.items() if label is not None}
+    ordered = [by_class[label] for label in np.unique(truth) if label in by_class]
+    ordered += [cluster for cluster, label in matched.items() if label is None]
+    return np.array(ordered, dtype=np.asarray(clusters).dtype)
 
 
 def _jet_labels(values, name: str, n_jets: int) -> np.ndarray:
@@ -146,7 +158,8 @@ def plot_embedding(
     A 2-D embedding is drawn as it is; a wider one is projected to 2-D by t-SNE
     (`sklearn.manifold.TSNE`, `init="pca"`, `random_state=seed`) or PCA. Only a random
     subsample of at most `max_points` jets is drawn (t-SNE costs O(n^2) memory), in
-    random order so that no cluster hides another. Well-separated clusters that each
+    random order so that no cluster hides another. With `truth`, each cluster is drawn in
+    the colour of the class it is matched to (`grapa.evaluation.cluster_assignment`). Well-separated clusters that each
     hold one truth class are what UCluster aims for (Mikuni & Canelli 2021).
 
     Args:
@@ -173,7 +186,7 @@ def plot_embedding(
     index = _subsample(len(embedding), max_points, seed)
     points, axis_name = _project(embedding[index], method, seed)
     figure, axes = _figure(1 if truth is None else 2)
-    categories = np.unique(clusters)
+    categories = np.unique(clusters) if truth is None else _clusters_by_class(truth, clusters)
     _scatter_groups(axes[0], points, clusters[index], categories,
                     [f"cluster {label}" for label in categories], "coloured by cluster")
     if truth is not None:

@@ -126,3 +126,15 @@ def test_embedding_pca_keeps_the_blobs_apart(blobs):
 def test_embedding_errors(arguments, message):
     with pytest.raises(ValueError, match=message):
         plot_embedding(**arguments)
+
+
+def test_each_cluster_takes_the_colour_of_its_matched_class():
+    rng = np.random.default_rng(3)
+    points = rng.normal(size=(90, 2))
+    truth = np.repeat(["QCD", "top", "W"], 30)
+    clusters = np.repeat([2, 0, 1], 30)  # cluster numbers unrelated to the class order
+    clusters[:3] = 0  # three QCD jets in top's cluster
+    figure = plot_embedding(points, clusters, truth=truth)
+    by_cluster, by_truth = (axis.collections[0].get_facecolors() for axis in figure.axes[:2])
+    agree = np.all(np.isclose(by_cluster, by_truth), axis=1)
+    assert agree.sum() == 87  # all but the three misclustered jets

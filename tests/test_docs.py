@@ -12,7 +12,7 @@ DOCS = pathlib.Path(__file__).resolve().parents[1] / "docs"
 EXECUTED = [
     "tutorials/layers.md", "tutorials/training.md", "data.md", "tutorials/oneoff.md",
     "tutorials/anomaly-scores.md", "tutorials/karate-club.md", "tutorials/digits.md", "tutorials/cosmic-rays.md",
-    "tutorials/top-tagging.md", "tutorials/speed.md",
+    "tutorials/top-tagging.md", "tutorials/speed.md", "tutorials/clustering.md",
 ]
 
 

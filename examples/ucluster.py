@@ -5,7 +5,7 @@ against k-means on the pretrained embedding, k-means on the jet mass, a kNN on t
 embedding with labels and the same graph network trained with labels.
 
 The mixture is equal parts of W, Z and top jets (truth is used only to score). UCluster
-(`grapa.models.UCluster`, defaults: 30 constituents, EdgeConv k = 10, a 3-dimensional
+(`grapa.models.UCluster`, defaults: 30 constituents, EdgeConv k = 10, an 8-dimensional
 embedding, 10 epochs of mass-bin pretraining then 20 of clustering) never sees a label.
 Every method is scored on the same held-out jets by the clustering accuracy (Hungarian
 matching of clusters to classes, `grapa.evaluation.clustering_accuracy`) with its
@@ -86,7 +86,8 @@ def main():
     parser.add_argument("--test-jets", type=int, default=N_TEST, help="test jets per class")
     parser.add_argument("--epochs", type=int, default=EPOCHS)
     parser.add_argument("--pretrain-epochs", type=int, default=PRETRAIN_EPOCHS)
-    parser.add_argument("--supervised-epochs", type=int, default=SUPERVISED_EPOCHS)
+    parser.add_argument("--supervised-epochs", type=int, default=SUPERVISED_EPOCHS,
+                        help="epochs of the supervised network (0: leave it out)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="ucluster-study", help="folder of the figures")
     args = parser.parse_args()
@@ -121,6 +122,8 @@ def main():
                     pretrained.predict(model.embed(test)), pretrain_seconds))
     model.train_clusters(train, epochs=args.epochs - args.pretrain_epochs,
                          batch_size=BATCH_SIZE, verbose=0)
+    Path(args.out).mkdir(parents=True, exist_ok=True)
+    model.save(Path(args.out) / "ucluster.keras")
     clusters = model.predict_clusters(test)
     rows.append(row(f"UCluster ({args.pretrain_epochs} + "
                     f"{args.epochs - args.pretrain_epochs} epochs)", test_truth, clusters,
@@ -132,12 +135,13 @@ def main():
     knn = KNeighborsClassifier(30).fit(model.embed(train), train_truth)
     rows.append(row("kNN on the UCluster embedding (labels)", test_truth,
                     knn.predict(model.embed(test)), time.perf_counter() - start))
-    start = time.perf_counter()
-    network = supervised_network(model, classes, train, train_truth, args.supervised_epochs,
-                                 args.seed)
-    supervised = network.predict(test[:, : model.n_constituents], verbose=0).argmax(-1)
-    rows.append(row(f"same network, supervised ({args.supervised_epochs} epochs)",
-                    test_truth, supervised, time.perf_counter() - start))
+    if args.supervised_epochs:
+        start = time.perf_counter()
+        network = supervised_network(model, classes, train, train_truth,
+                                     args.supervised_epochs, args.seed)
+        supervised = network.predict(test[:, : model.n_constituents], verbose=0).argmax(-1)
+        rows.append(row(f"same network, supervised ({args.supervised_epochs} epochs)",
+                        test_truth, supervised, time.perf_counter() - start))
 
     out = Path(args.out)
     plot_confusion(test_truth, clusters, out / "confusion.png", class_names=names)

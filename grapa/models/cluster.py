@@ -3,8 +3,8 @@ r"""UCluster: unsupervised clustering of jets in a learned embedding.
 Mikuni & Canelli, "Unsupervised clustering for collider physics", Phys. Rev. D 103
 (2021) 092007, arXiv:2010.07106; their code is github.com/ViniciusMikuni/UCluster.
 
-A graph network maps each jet to a low-dimensional embedding $z$ (3 numbers by default,
-as in the paper). It learns that embedding from a proxy task that needs no truth label:
+A graph network maps each jet to a low-dimensional embedding $z$ (8 numbers by default;
+the paper used 3, see `UCluster`). It learns that embedding from a proxy task that needs no truth label:
 classify the jet's mass, computed from its own constituents, into 20 equal bins from
 10 to 200 GeV (focal loss, Lin et al. 2017). After `pretrain_epochs` epochs of that
 alone, k-means on the training jets' embeddings places `k` centroids $\mu_c$ (trainable
@@ -107,7 +107,7 @@ class SoftKMeans(keras.layers.Layer):
         return {**super().get_config(), "clusters": self.clusters}
 
 
-def build_cluster_encoder(n_constituents=30, embedding_dim=3, k=10,
+def build_cluster_encoder(n_constituents=30, embedding_dim=8, k=10,
                           blocks=((32, 32), (64, 64)), name="ucluster_encoder"):
     """UCluster's embedding network: raw jets `(batch, n, 4)` -> `(batch, embedding_dim)`.
 
@@ -117,7 +117,7 @@ def build_cluster_encoder(n_constituents=30, embedding_dim=3, k=10,
 
     Args:
         n_constituents: constituents per jet (leading in pT, zero padded).
-        embedding_dim: dimension of the embedding (the paper's 3).
+        embedding_dim: dimension of the embedding (the paper used 3; see `UCluster`).
         k: neighbours per EdgeConv (the paper's 10).
         blocks: one tuple of MLP widths per EdgeConv block.
         name: the model's name.
@@ -159,7 +159,11 @@ class UCluster(keras.Model):
         clusters: number of clusters `k`.
         n_constituents: leading constituents the network sees (the mass targets use all
             the constituents given to `fit`).
-        embedding_dim: dimension of the embedding.
+        embedding_dim: dimension of the embedding: 8 by default, where the paper used 3.
+            Measured on W / Z / top jets (see the clustering tutorial): with 3 the 20
+            mass bins lie along a curve on which W and Z are neighbours, k-means merges
+            them and the clustering loss never separates them (58% accuracy); with 8 it
+            does (pretrained k-means 62%, UCluster 65-66%).
         k: neighbours per EdgeConv.
         blocks: EdgeConv blocks' MLP widths.
         dense: widths of the mass classifier's hidden layers.
@@ -174,7 +178,7 @@ class UCluster(keras.Model):
         >>> clusters = model.predict_clusters(test_jets)     # doctest: +SKIP
     """
 
-    def __init__(self, clusters=3, n_constituents=30, embedding_dim=3, k=10,
+    def __init__(self, clusters=3, n_constituents=30, embedding_dim=8, k=10,
                  blocks=((32, 32), (64, 64)), dense=(256, 128), mass_bins=MASS_BINS,
                  mass_range=MASS_RANGE, clustering_weight=CLUSTERING_WEIGHT, focal_gamma=2.0,
                  **kwargs):

@@ -124,7 +124,8 @@ def main():
                          batch_size=BATCH_SIZE, verbose=0)
     Path(args.out).mkdir(parents=True, exist_ok=True)
     model.save(Path(args.out) / "ucluster.keras")
-    clusters = model.predict_clusters(test)
+    test_embedding = model.embed(test)
+    clusters = model.nearest_centroid(test_embedding)
     rows.append(row(f"UCluster ({args.pretrain_epochs} + "
                     f"{args.epochs - args.pretrain_epochs} epochs)", test_truth, clusters,
                     time.perf_counter() - start))
@@ -134,7 +135,7 @@ def main():
     start = time.perf_counter()
     knn = KNeighborsClassifier(30).fit(model.embed(train), train_truth)
     rows.append(row("kNN on the UCluster embedding (labels)", test_truth,
-                    knn.predict(model.embed(test)), time.perf_counter() - start))
+                    knn.predict(test_embedding), time.perf_counter() - start))
     if args.supervised_epochs:
         start = time.perf_counter()
         network = supervised_network(model, classes, train, train_truth,
@@ -145,7 +146,7 @@ def main():
 
     out = Path(args.out)
     plot_confusion(test_truth, clusters, out / "confusion.png", class_names=names)
-    plot_embedding(model.embed(test), clusters, out / "embedding.png", truth=test_truth,
+    plot_embedding(test_embedding, clusters, out / "embedding.png", truth=test_truth,
                    class_names=names, seed=args.seed)
     print(f"{len(train)} training jets ({' / '.join(names)}), {len(test)} test jets, "
           f"backend {keras.backend.backend()}, {time.perf_counter() - start_all:.0f} s in all")

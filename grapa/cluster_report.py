@@ -88,7 +88,8 @@ def cluster_files(files, clusters, out, *, jets_per_file=None, test_fraction=0.2
     model.save(out / "model.keras")
     pd.DataFrame(history.history).rename_axis("epoch").to_csv(out / "history.csv")
     frame["split"] = np.where(is_test, "test", "train")
-    frame["cluster"] = model.predict_clusters(jets)
+    embedding = model.embed(jets)
+    frame["cluster"] = model.nearest_centroid(embedding)
     frame.to_csv(out / "clusters.csv", index=False)
 
     report = {"jets": int(len(jets)), "train_jets": int((~is_test).sum()),
@@ -99,7 +100,7 @@ def cluster_files(files, clusters, out, *, jets_per_file=None, test_fraction=0.2
     figures = {"history.png": "Training history", "embedding.png": "Embedding (test jets)"}
     plotting.plot_history(history.history, path=out / "history.png")
     test_clusters = frame["cluster"].to_numpy()[is_test]
-    plotting.plot_embedding(model.embed(jets[is_test]), test_clusters, out / "embedding.png",
+    plotting.plot_embedding(embedding[is_test], test_clusters, out / "embedding.png",
                             truth=None if truth is None else truth[is_test],
                             class_names=names, seed=seed)
     if truth is not None:

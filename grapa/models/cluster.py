@@ -298,13 +298,19 @@ class UCluster(keras.Model):
 
     def distances(self, jets, batch_size=1024):
         """Squared distances of each jet's embedding to the centroids, `(n_jets, k)`."""
-        embedding = self.embed(jets, batch_size)
-        centroids = ops.convert_to_numpy(self.kmeans.centroids)
-        return ((embedding[:, None, :] - centroids[None]) ** 2).sum(axis=-1)
+        return self._squared_distances(self.embed(jets, batch_size))
 
     def predict_clusters(self, jets, batch_size=1024):
         """Each jet's cluster (its nearest centroid), ints in `0 .. clusters - 1`."""
-        return np.argmin(self.distances(jets, batch_size), axis=-1)
+        return self.nearest_centroid(self.embed(jets, batch_size))
+
+    def nearest_centroid(self, embedding):
+        """The cluster of each row of an `embed` output: for jets already embedded."""
+        return np.argmin(self._squared_distances(embedding), axis=-1)
+
+    def _squared_distances(self, embedding):
+        distances = self.kmeans.squared_distances(ops.convert_to_tensor(embedding))
+        return ops.convert_to_numpy(distances)
 
     def _jets(self, jets):
         jets = np.asarray(jets, dtype="float32")

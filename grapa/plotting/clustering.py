@@ -113,13 +113,10 @@ def _scatter_groups(axis: Axes, points: np.ndarray, groups: np.ndarray, categori
 
 
 def _clusters_by_class(truth, clusters) -> np.ndarray:
-    """The clusters, each matched one in the order of its class, then the unmatched: a
-    cluster matched to a class gets that class's colour in the truth panel."""
-    matched = evaluation.cluster_assignment(truth, clusters)
-    by_class = {label: cluster for cluster, label in matched.items() if label is not None}
-    ordered = [by_class[label] for label in np.unique(truth) if label in by_class]
-    ordered += [cluster for cluster, label in matched.items() if label is None]
-    return np.array(ordered, dtype=np.asarray(clusters).dtype)
+    """The clusters, each matched one in the order of its class, then the unmatched (the
+    confusion matrix's column order): a cluster matched to a class gets that class's
+    colour in the truth panel."""
+    return evaluation.confusion_matrix(truth, clusters).columns.to_numpy()
 
 
 def _jet_labels(values, name: str, n_jets: int) -> np.ndarray:

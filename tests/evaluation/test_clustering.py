@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from grapa.evaluation import (
+    MassKMeans,
     cluster_assignment,
     cluster_fractions,
     clustering_accuracy,
@@ -142,3 +143,32 @@ def test_cluster_fractions_errors():
         cluster_fractions([0, 1], [0.3, 0.9])
     with pytest.raises(ValueError, match="same jets"):
         cluster_fractions([0, 1, 1], [True, False])
+
+
+def _jets_of_mass(masses, energy=400.0):
+    """Two massless particles of energy `energy` each, opened so the pair has each mass:
+    m^2 = 2 E^2 (1 - cos theta)."""
+    jets = []
+    for mass in masses:
+        half = np.arccos(1.0 - mass**2 / (2.0 * energy**2)) / 2.0
+        jets.append([[energy, energy * np.cos(half), energy * np.sin(half), 0.0],
+                     [energy, energy * np.cos(half), -energy * np.sin(half), 0.0]])
+    return np.array(jets)
+
+
+def test_mass_kmeans_groups_jets_by_their_mass():
+    train = _jets_of_mass([10, 12, 14, 80, 82, 84, 170, 175, 180])
+    model = MassKMeans(3, seed=0).fit(train)
+    clusters = model.predict(train)
+    assert clustering_accuracy(np.repeat([0, 1, 2], 3), clusters) == 1.0
+    # centroids are the groups' mean masses: 12, 82 and 175 GeV
+    np.testing.assert_allclose(np.sort(model.kmeans.cluster_centers_.ravel()), [12, 82, 175],
+                               rtol=1e-6)
+    new = model.predict(_jets_of_mass([40, 50, 130]))
+    # 40 GeV is nearer 12 than 82, 50 nearer 82 (47 = midpoint), 130 nearer 175 (128.5)
+    np.testing.assert_array_equal(new, clusters[[0, 3, 6]])
+
+
+def test_mass_kmeans_must_be_fitted():
+    with pytest.raises(ValueError, match="not fitted yet"):
+        MassKMeans(2).predict(_jets_of_mass([10]))

@@ -3,7 +3,7 @@
 Each subcommand lives in one ``add_<name>`` function that registers its parser and
 points ``func`` at the function doing the work, in a module of this package by what it
 works on (``data``: simulate, inspect; ``train``: train, evaluate; ``demo``;
-``crosscheck``; ``scan``; ``cluster``). The installed ``grapa`` command starts
+``crosscheck``; ``scan``; ``cluster``; ``generate``: train-generator, generate). The installed ``grapa`` command starts
 in ``grapa_cli`` (outside this package), which picks the JAX backend before Keras loads.
 """
 
@@ -17,6 +17,7 @@ from grapa.cli.common import CommandError
 from grapa.cli.crosscheck import add_crosscheck
 from grapa.cli.data import add_inspect, add_simulate
 from grapa.cli.demo import add_demo
+from grapa.cli.generate import add_generate, add_train_generator
 from grapa.cli.scan import add_scan
 from grapa.cli.train import add_evaluate, add_train
 
@@ -47,7 +48,7 @@ _EXPLAINED = (CommandError, FileNotFoundError, ValueError, FloatingPointError)
 # Subcommand registration functions, in the order `grapa --help` lists them.
 _SUBCOMMANDS: list = [
     add_demo, add_simulate, add_inspect, add_train, add_evaluate, add_crosscheck, add_scan,
-    add_cluster,
+    add_cluster, add_train_generator, add_generate,
 ]
 
 

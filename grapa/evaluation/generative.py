@@ -54,6 +54,7 @@ from scipy.optimize import curve_fit
 from scipy.stats import iqr, wasserstein_distance
 
 from grapa.data.checks import check_finite
+from grapa.data.relative import relative_masses
 
 __all__ = [
     "efp_graphs",
@@ -171,13 +172,8 @@ def jet_masses(jets) -> np.ndarray:
 
 
 def _masses(jets: np.ndarray) -> np.ndarray:
-    """`jet_masses` of checked jets."""
-    eta, phi, pt = np.moveaxis(jets, -1, 0)
-    energy = (pt * np.cosh(eta)).sum(axis=1)
-    px = (pt * np.cos(phi)).sum(axis=1)
-    py = (pt * np.sin(phi)).sum(axis=1)
-    pz = (pt * np.sinh(eta)).sum(axis=1)
-    return np.sqrt(np.maximum(energy**2 - px**2 - py**2 - pz**2, 0.0))
+    """`jet_masses` of checked jets (`grapa.data.relative.relative_masses`)."""
+    return relative_masses(jets)
 
 
 # ---------------------------------------------------------------------------------------

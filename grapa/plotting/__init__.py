@@ -11,7 +11,8 @@ thesis's reconstruction images; AUC maps use blue = 1, white = 0.5, red = 0.
 One module per kind of figure: `roc` (ROC and double ROC), `distributions` (score
 histograms), `maps` (AUC feature map, cross table), `reconstruction` (input vs output
 jet), `training` (loss history, learned metric), `scan` (a hyperparameter scan),
-`clustering` (confusion matrix and embedding of a clustering);
+`clustering` (confusion matrix and embedding of a clustering), `generative`
+(real vs generated jets);
 `_common` holds the shared figure helpers, colours and `FEATURE_NAMES`. Import the
 figures from here: `grapa.plotting.plot_roc`.
 """
@@ -19,6 +20,7 @@ figures from here: `grapa.plotting.plot_roc`.
 from grapa.plotting._common import FEATURE_NAMES
 from grapa.plotting.clustering import plot_confusion, plot_embedding
 from grapa.plotting.distributions import plot_loss_distributions
+from grapa.plotting.generative import plot_generated
 from grapa.plotting.maps import plot_cross_table, plot_feature_auc_map
 from grapa.plotting.reconstruction import plot_reconstruction
 from grapa.plotting.roc import plot_double_roc, plot_roc
@@ -32,6 +34,7 @@ __all__ = [
     "plot_double_roc",
     "plot_embedding",
     "plot_feature_auc_map",
+    "plot_generated",
     "plot_history",
     "plot_loss_distributions",
     "plot_metric",

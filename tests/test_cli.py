@@ -198,3 +198,41 @@ def test_scan_errors_are_one_line_in_cli_terms(tmp_path, monkeypatch, capsys):
     assert "pass --ray or --workers, not both" in capsys.readouterr().err
     assert main(["crosscheck", "--ray", _scan_config(tmp_path), "b.h5", "--out", "x"]) == 2
     assert "put --ray after the files" in capsys.readouterr().err
+
+
+def test_train_generator_then_generate_writes_readable_jets(tmp_path, capsys):
+    from grapa.data import read_jets, sample_path
+
+    model = tmp_path / "gen.keras"
+    assert main(["train-generator", str(sample_path()), "--jets", "200", "--constituents",
+                 "6", "--factors", "2,3", "--epochs", "1", "--batch-size", "32",
+                 "--validate-every", "1", "--out", str(model), "--quiet"]) == 0
+    assert "best validation: W1-M" in capsys.readouterr().out
+    fake = tmp_path / "fake.h5"
+    assert main(["generate", "--model", str(model), "--jets", "50", "--out", str(fake),
+                 "--label", "0", "--seed", "1"]) == 0
+    jets, labels = read_jets(fake)
+    assert jets.shape == (50, 6, 4) and np.all(labels == 0) and np.all(np.isfinite(jets))
+    # massless constituents
+    real = np.any(jets != 0, axis=-1)
+    mass2 = jets[..., 0] ** 2 - (jets[..., 1:] ** 2).sum(-1)
+    assert np.all(np.abs(mass2[real]) <= 1e-3 * jets[..., 0][real] ** 2)
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--constituents", "6", "--factors", "2,2"], "multiply to 4, not --constituents 6"),
+    (["--factors", "5;6"], "--factors '5;6'"),
+    (["--validation-fraction", "1.5"], "--validation-fraction 1.5"),
+])
+def test_train_generator_errors_name_the_flags(flags, message, tmp_path, capsys):
+    from grapa.data import sample_path
+
+    code = main(["train-generator", str(sample_path()), "--out", str(tmp_path / "g.keras"),
+                 *flags])
+    assert code == 2 and message in capsys.readouterr().err
+
+
+def test_generate_refuses_a_model_that_is_no_generator(tmp_path, capsys):
+    assert main(["generate", "--model", str(tmp_path / "none.keras"), "--jets", "5", "--out",
+                 str(tmp_path / "x.h5")]) == 2
+    assert "--model" in capsys.readouterr().err

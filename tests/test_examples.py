@@ -24,6 +24,7 @@ EXAMPLES = pathlib.Path(__file__).resolve().parents[1] / "examples"
     ("top_tagging.py", "top tagging: ParticleNet-Lite vs gradient boosting"),
     ("ucluster.py", "ucluster: figures in"),
     ("ucluster_enrichment.py", "ucluster enrichment: done"),
+    ("generate_jets.py", "generate_jets: figures in"),
 ])
 def test_example_runs_quick(script, expected, tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}

@@ -26,7 +26,7 @@ def add_train_generator(subparsers) -> None:
     parser.add_argument("--factors", default="5,6",
                         help="decompression factors, multiplying to --constituents "
                         "(default %(default)s)")
-    parser.add_argument("--objective", default="lsgan", choices=("lsgan", "wgan-gp"),
+    parser.add_argument("--objective", default="wgan-gp", choices=("wgan-gp", "lsgan"),
                         help="GAN objective (default %(default)s)")
     parser.add_argument("--epochs", type=int, default=100, help="default %(default)s")
     parser.add_argument("--batch-size", type=int, default=128, help="default %(default)s")

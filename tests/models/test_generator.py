@@ -92,6 +92,15 @@ def test_fit_generate_save_and_load(objective, tmp_path):
     assert np.all(np.diff(pt, axis=1) <= 0)  # leading particle first
     assert np.all(particles[pt == 0] == 0)  # dropped particles are padding
     assert np.all(pt <= 1.0)
+    assert np.all((pt > 0).sum(axis=1) >= 1)  # no empty jet
+    from grapa.data.relative import to_relative
+
+    training, _ = to_relative(jets[:64], 6)
+    real = training[..., 2] > 0
+    for feature in (0, 1):  # inside the range the training particles span
+        values = particles[..., feature][pt > 0]
+        assert training[..., feature][real].min() - 1e-9 <= values.min()
+        assert values.max() <= training[..., feature][real].max() + 1e-9
 
     jets_out = gan.generate_jets(40, seed=3)
     assert jets_out.shape == (40, 6, 4)

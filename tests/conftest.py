@@ -4,6 +4,14 @@ import numpy as np
 import pytest
 
 
+def pytest_collection_modifyitems(items):
+    """Tests that start a local Ray instance share one pytest-xdist worker (the suite runs
+    on 2 workers, `--dist loadgroup`): two Ray instances at once would share 2 cores."""
+    for item in items:
+        if "local_ray" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group("ray"))
+
+
 def make_jets(n_jets=3, n_nodes=8, n_real=(8, 6, 3), seed=0):
     """Physical-looking jets (E, px, py, pz) around a random axis, zero padded."""
     rng = np.random.default_rng(seed)

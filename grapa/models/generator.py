@@ -380,7 +380,8 @@ class JetGAN(keras.Model):
         Args:
             x: training jets: `(n_jets, n, 4)` (E, px, py, pz) or `(n_jets, n, 3)`
                 relative features. With 4-momenta, the jets' pT and eta are kept for
-                `generate_jets`.
+                `generate_jets`. The first fit fixes the standardization of the
+                features (and their range); a later fit goes on training with it.
             y: must be None (a GAN learns the jets, not labels).
             epochs: passes over the training jets.
             batch_size: jets per step.
@@ -416,7 +417,8 @@ class JetGAN(keras.Model):
                              f"{batch_size}")
         validation = (None if validation_data is None
                       else self._particles(validation_data, "validation_data"))
-        self._adapt(particles, kinematics)
+        if self.feature_mean is None:  # the first fit fixes the network's coordinates
+            self._adapt(particles, kinematics)
         real_input = self._network_input(particles)
         rng = np.random.default_rng(seed)
         step, sync = self._train_step_function()

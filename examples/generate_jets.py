@@ -34,6 +34,7 @@ from grapa.evaluation import auc, auc_standard_error  # noqa: E402
 from grapa.evaluation.baselines import MassScorer, ObservablesScorer  # noqa: E402
 from grapa.evaluation.generative import generation_metrics  # noqa: E402
 from grapa.models import JetGAN  # noqa: E402
+from grapa.models.generator import ARCHITECTURES, OBJECTIVES  # noqa: E402
 from grapa.plotting import plot_generated  # noqa: E402
 
 N_PARTICLES = 30
@@ -75,7 +76,10 @@ def main():
     parser.add_argument("--eval-jets", type=int, default=50_000,
                         help="jets per set in the metrics (JetNet: 50,000)")
     parser.add_argument("--epochs", type=int, default=30)
-    parser.add_argument("--objective", default="wgan-gp", choices=("wgan-gp", "lsgan"))
+    parser.add_argument("--architecture", default="decompress", choices=ARCHITECTURES)
+    parser.add_argument("--objective", default="wgan-gp", choices=OBJECTIVES)
+    parser.add_argument("--validate-every", type=int, default=2,
+                        help="epochs between the validations that pick the kept epoch")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quick", action="store_true", help="CI: bundled sample, 1 epoch")
     args = parser.parse_args()
@@ -87,11 +91,12 @@ def main():
     epochs = 1 if args.quick else args.epochs
     n_validation = max(len(train) // 10, 1)
 
-    gan = JetGAN(n_particles=N_PARTICLES, objective=args.objective)
+    gan = JetGAN(n_particles=N_PARTICLES, architecture=args.architecture,
+                 objective=args.objective)
     start = time.perf_counter()
     history = gan.fit(train[n_validation:], epochs=epochs, batch_size=128,
                       validation_data=train[:n_validation],
-                      validation_jets=min(5000, n_validation), validation_every=2,
+                      validation_jets=min(5000, n_validation), validation_every=args.validate_every,
                       seed=args.seed, verbose=2)
     train_seconds = time.perf_counter() - start
     gan.save(out / "generator.keras")
@@ -121,6 +126,7 @@ def main():
     plot_generated(reference, generated, out / "distributions.png",
                    title=f"{len(generated)} generated vs {len(reference)} real jets")
     report = {
+        "architecture": args.architecture, "objective": args.objective,
         "train_jets": len(train) - n_validation, "epochs": epochs,
         "train_seconds": round(train_seconds, 1),
         "generated_jets_per_second": round(n_generated / generation_seconds, 1),

@@ -10,8 +10,9 @@
   and finite gradients for every weight, non-zero unless the test says otherwise.
 
 Inputs are described by "kinds": `"nodes"` tensors `(batch, n, F)` permute and pad along
-axis 1, `"adjacency"` tensors `(batch, n, n)` along axes 1 and 2; an output of kind
-`"pooled"` (GlobalPooling, SoftPooling) has no node axis of the input left. A layer that turns
+axis 1, `"adjacency"` tensors `(batch, n, n)` along axes 1 and 2, `"global"` tensors
+`(batch, G)` (one vector per graph, as EPiC's) not at all; an output of kind `"pooled"`
+(GlobalPooling, SoftPooling) or `"global"` has no node axis of the input left. A layer that turns
 each node into `c` nodes (Decompress) has `expansion=c`; `Compress` has
 `permutation="invariant"` and pads in whole groups.
 """
@@ -37,9 +38,19 @@ def _call(layer, inputs):
     return _numpy(layer(inputs if len(inputs) > 1 else inputs[0]))
 
 
+NODELESS = ("pooled", "global")  # kinds without the input's node axis
+
+
+def _n_nodes(inputs, kinds):
+    return next(t.shape[1] for t, kind in zip(inputs, kinds) if kind not in NODELESS)
+
+
 def _permute(tensors, kinds, order):
     out = []
     for t, kind in zip(tensors, kinds):
+        if kind in NODELESS:
+            out.append(t)
+            continue
         t = t[:, order]
         if kind == "adjacency":
             t = t[:, :, order]
@@ -50,6 +61,9 @@ def _permute(tensors, kinds, order):
 def _pad(tensors, kinds, extra):
     out = []
     for t, kind in zip(tensors, kinds):
+        if kind in NODELESS:
+            out.append(t)
+            continue
         widths = [(0, 0)] * t.ndim
         widths[1] = (0, extra)
         if kind == "adjacency":
@@ -188,7 +202,7 @@ def _check_gradients(layer_cls, init_kwargs, inputs, zero_gradient_weights):
 
 def _check_permutation(layer, inputs, kinds, output_kinds, permutation, expansion, seed):
     outputs = _call(layer, inputs)
-    n = inputs[0].shape[1]
+    n = _n_nodes(inputs, kinds)
     order = np.random.default_rng(seed).permutation(n)
     permuted = _call(layer, _permute(inputs, kinds, order))
     if permutation == "invariant":
@@ -207,11 +221,11 @@ def _check_padding(layer, inputs, kinds, output_kinds, padding_nodes):
 def _assert_leading_outputs(outputs, padded, output_kinds):
     """The real outputs lead the padded ones' node axis; what follows is exactly zero."""
     for out, pad, kind in zip(outputs, padded, output_kinds):
-        n = out.shape[1]
         assert np.all(np.isfinite(pad)), "padding produced non-finite values"
-        if kind == "pooled":  # no node axis of the input left: nothing may move
+        if kind in NODELESS:  # no node axis of the input left: nothing may move
             np.testing.assert_allclose(pad, out, atol=ATOL, err_msg="padding changed the pooled output")
             continue
+        n = out.shape[1]
         real = pad[:, :n] if kind == "nodes" else pad[:, :n, :n]
         np.testing.assert_allclose(real, out, atol=ATOL, err_msg="padding changed real outputs")
         extra = pad.copy()
@@ -226,6 +240,9 @@ def _insert_padding(tensors, kinds, positions, total):
     """Place the real nodes at `positions` of `total` nodes; the others are padding."""
     out = []
     for t, kind in zip(tensors, kinds):
+        if kind in NODELESS:
+            out.append(t)
+            continue
         shape = list(t.shape)
         shape[1] = total
         if kind == "adjacency":
@@ -243,7 +260,7 @@ def _check_padding_inside(layer, inputs, kinds, output_kinds, permutation, expan
                           padding_nodes, seed=5):
     """Padding nodes anywhere in the node axis, not only at the end, change nothing."""
     outputs = _call(layer, inputs)
-    n = inputs[0].shape[1]
+    n = _n_nodes(inputs, kinds)
     total = n + padding_nodes
     positions = np.sort(np.random.default_rng(seed).choice(total, n, replace=False))
     padded = _call(layer, _insert_padding(inputs, kinds, positions, total))
@@ -253,6 +270,11 @@ def _check_padding_inside(layer, inputs, kinds, output_kinds, permutation, expan
     out_positions = _expanded_order(positions, expansion)
     for out, pad, kind in zip(outputs, padded, output_kinds):
         assert np.all(np.isfinite(pad)), "padding produced non-finite values"
+        if kind in NODELESS:
+            np.testing.assert_allclose(pad, out, atol=ATOL,
+                                       err_msg="padding inside the node axis moved a "
+                                               f"{kind} output")
+            continue
         mask = np.zeros(pad.shape[1], bool)
         mask[out_positions] = True
         if kind == "adjacency":
@@ -321,7 +343,7 @@ def run_layer_test(
         init_kwargs: constructor arguments.
         inputs: one numpy array or a list of them (float32, batch first).
         tmp_path: a directory for the `.keras` file.
-        input_kinds: `"nodes"` or `"adjacency"` for each input.
+        input_kinds: `"nodes"`, `"adjacency"` or `"global"` for each input.
         output_kinds: the same for each output.
         permutation: `"equivariant"`, `"invariant"` or None (not a graph layer).
         expansion: output nodes per input node.

@@ -4,6 +4,7 @@
 from grapa.layers.attention import GraphAttention
 from grapa.layers.conv import ChebConv, GCNConv
 from grapa.layers.edgeconv import EdgeConv
+from grapa.layers.epic import EPiC, MaskLogit
 from grapa.layers.features import (
     FEATURE_NAMES,
     PARTICLE_FEATURE_NAMES,
@@ -34,6 +35,7 @@ __all__ = [
     "CompressGraph",
     "CutFeatures",
     "Decompress",
+    "EPiC",
     "EdgeConv",
     "FullyConnectedGraph",
     "GCNConv",
@@ -44,6 +46,7 @@ __all__ = [
     "GraphUpdate",
     "JetFeatures",
     "JetNorm",
+    "MaskLogit",
     "MaskedBatchNormalization",
     "OneOff",
     "PARTICLE_FEATURE_NAMES",

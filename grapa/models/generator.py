@@ -32,6 +32,8 @@ from scipy.stats import wasserstein_distance
 
 from grapa.data.relative import relative_masses, to_relative
 from grapa.layers import (
+    EPiC,
+    MaskLogit,
     CutFeatures,
     Decompress,
     EdgeConv,
@@ -41,13 +43,23 @@ from grapa.layers import (
 )
 
 __all__ = [
+    "ARCHITECTURES",
     "OBJECTIVES",
     "JetGAN",
+    "build_epic_discriminator",
+    "build_epic_generator",
     "build_jet_discriminator",
     "build_jet_generator",
 ]
 
+ARCHITECTURES = ("decompress", "epic")
 OBJECTIVES = ("lsgan", "wgan-gp")
+EPIC_SUM_SCALE = 1.0 / 30  # EPiC's summed particles: order one for JetNet's 30 particles
+# generator sizes that differ between the architectures (None in JetGAN's arguments)
+ARCHITECTURE_DEFAULTS = {
+    "decompress": {"latent_dim": 64, "particle_noise": 8, "units": 64},
+    "epic": {"latent_dim": 10, "particle_noise": 3, "units": 128},  # EPiC-GAN's sizes
+}
 GRADIENT_PENALTY = 10.0  # Gulrajani et al.'s lambda
 N_FEATURES = 3  # eta_rel, phi_rel, pt_rel
 KINEMATICS_QUANTILES = 201  # of the training jets' pT and eta, kept for `generate_jets`
@@ -139,6 +151,94 @@ def build_jet_discriminator(n_particles=30, k=10, blocks=((64, 64), (64, 64)), d
     return keras.Model(particles, keras.layers.Dense(1)(h), name=name)
 
 
+def build_epic_generator(n_particles=30, latent_dim=10, particle_noise=3, units=128,
+                         layers=6, name="generator"):
+    """EPiC-GAN's generator: per-particle noise and one global vector, `EPiC` layers.
+
+    Buhmann, Kasieczka and Thaler, SciPost Phys. 15, 130 (2023), sec. 2.2: the particles
+    start from their own noise (Dense + leaky ReLU), the global vector from the jet's
+    noise (two Dense + leaky ReLU); `layers` EPiC layers follow, each with a skip
+    connection to those starting values, and a Dense maps every particle to the three
+    standardized features. No particle sees another except through the global vector,
+    so the cost is linear in the particles. The multiplicity is not learned: as in the
+    paper it is drawn from the training jets' distribution (`JetGAN` does), the slots
+    beyond it get all-zero noise, are never pooled, and get the mask logit of padding
+    (`MaskLogit`). With a learned mask instead, both objectives ended within two epochs
+    on simulated gluon jets (99.7% of them with all 30 particles) at the same W1-M of
+    0.113, the value of jets of one particle (tutorial "Generating jets").
+
+    Args:
+        n_particles: particles per jet.
+        latent_dim: size of the jet's noise vector and of the global vector.
+        particle_noise: noise features per particle (>= 1: the particles differ only
+            through it).
+        units: features per particle and hidden width.
+        layers: EPiC layers.
+        name: the model's name.
+
+    Returns:
+        A `keras.Model` taking `[noise (B, latent_dim), particle_noise (B, n, P)]` (a
+        padding slot's noise all zero) and returning `(B, n_particles, 4)`.
+    """
+    if int(particle_noise) < 1:
+        raise ValueError(f"the EPiC generator needs particle_noise >= 1 (its particles "
+                         f"differ only through their noise), got {particle_noise}")
+    noise = keras.Input((latent_dim,), name="noise")
+    per_particle = keras.Input((n_particles, particle_noise), name="particle_noise")
+    particles = keras.layers.Dense(units, activation="leaky_relu")(per_particle)
+    global_features = keras.layers.Dense(units, activation="leaky_relu")(noise)
+    global_features = keras.layers.Dense(latent_dim, activation="leaky_relu")(global_features)
+    start_global, start_particles = global_features, particles
+    for layer in range(int(layers)):
+        global_features, particles = EPiC(units, EPIC_SUM_SCALE, name=f"epic_{layer}")(
+            [global_features, particles, per_particle])
+        global_features = keras.layers.Add()([global_features, start_global])
+        particles = keras.layers.Add()([particles, start_particles])
+    outputs = keras.layers.Concatenate(name="particles")([
+        keras.layers.Dense(N_FEATURES, name="features")(particles),
+        MaskLogit()(per_particle)])
+    return keras.Model([noise, per_particle], outputs, name=name)
+
+
+def build_epic_discriminator(n_particles=30, latent_dim=10, units=128, layers=3,
+                             name="discriminator"):
+    """EPiC-GAN's discriminator: a residual per-particle encoder, `EPiC` layers, and
+    masked mean and sum pooling with the global vector into one score.
+
+    Buhmann, Kasieczka and Thaler, SciPost Phys. 15, 130 (2023), sec. 2.2. Padding (all
+    zero rows of the input) is never pooled; no batch normalisation (a critic's score
+    must not depend on the rest of the batch).
+
+    Args:
+        n_particles: particles per jet.
+        latent_dim: size of the global vector.
+        units: features per particle and hidden width.
+        layers: EPiC layers.
+        name: the model's name.
+
+    Returns:
+        A `keras.Model` mapping `(B, n, 4)` to `(B, 1)` scores.
+    """
+    inputs = keras.Input((n_particles, N_FEATURES + 1), name="particles")
+
+    def pooled(x):  # masked mean and scaled sum, as inside EPiC
+        total = GlobalPooling("sum")([x, inputs])
+        return [GlobalPooling("mean")([x, inputs]), keras.layers.Rescaling(EPIC_SUM_SCALE)(total)]
+
+    x = keras.layers.Dense(units, activation="leaky_relu")(inputs)
+    x = keras.layers.LeakyReLU()(keras.layers.Add()([keras.layers.Dense(units)(x), x]))
+    h = keras.layers.Dense(units, activation="leaky_relu")(
+        keras.layers.Concatenate()(pooled(x)))
+    global_features = keras.layers.Dense(latent_dim, activation="leaky_relu")(h)
+    for layer in range(int(layers)):
+        global_features, x = EPiC(units, EPIC_SUM_SCALE, name=f"epic_{layer}")(
+            [global_features, x, inputs])
+    h = keras.layers.Dense(units, activation="leaky_relu")(
+        keras.layers.Concatenate()([*pooled(x), global_features]))
+    h = keras.layers.LeakyReLU()(keras.layers.Add()([keras.layers.Dense(units)(h), h]))
+    return keras.Model(inputs, keras.layers.Dense(1)(h), name=name)
+
+
 def discriminator_input(outputs):
     """Generator outputs `(B, n, 4)` as the discriminator sees them.
 
@@ -194,26 +294,36 @@ class JetGAN(keras.Model):
         >>> four_momenta = gan.generate_jets(10_000)            # doctest: +SKIP
     """
 
-    def __init__(self, n_particles=30, latent_dim=64, particle_noise=8, factors=(5, 6),
-                 units=64, updates=2, k=10, blocks=((64, 64), (64, 64)), dense=(128,),
-                 objective="wgan-gp", generator_learning_rate=1e-4,
+    def __init__(self, n_particles=30, architecture="decompress", latent_dim=None,
+                 particle_noise=None, factors=(5, 6), units=None, updates=2, k=10,
+                 blocks=((64, 64), (64, 64)), dense=(128,), generator_layers=6,
+                 discriminator_layers=3, objective="wgan-gp", generator_learning_rate=1e-4,
                  discriminator_learning_rate=1e-4, critic_steps=1, feature_mean=None,
                  feature_std=None, feature_low=None, feature_high=None, pt_quantiles=None,
-                 eta_quantiles=None, **kwargs):
+                 eta_quantiles=None, multiplicities=None, **kwargs):
         super().__init__(**kwargs)
+        if architecture not in ARCHITECTURES:
+            raise ValueError(f"architecture must be one of {ARCHITECTURES}, got "
+                             f"{architecture!r}")
         if objective not in OBJECTIVES:
             raise ValueError(f"objective must be one of {OBJECTIVES}, got {objective!r}")
         if int(critic_steps) < 1:
             raise ValueError(f"critic_steps must be >= 1, got {critic_steps}")
+        defaults = ARCHITECTURE_DEFAULTS[architecture]
+        self.architecture = architecture
         self.n_particles = int(n_particles)
-        self.latent_dim = int(latent_dim)
-        self.particle_noise = int(particle_noise)
-        self.factors = _factors(self.n_particles, factors)
-        self.units = int(units)
+        self.latent_dim = int(defaults["latent_dim"] if latent_dim is None else latent_dim)
+        self.particle_noise = int(defaults["particle_noise"] if particle_noise is None
+                                  else particle_noise)
+        self.factors = (_factors(self.n_particles, factors) if architecture == "decompress"
+                        else tuple(int(f) for f in factors))
+        self.units = int(defaults["units"] if units is None else units)
         self.updates = int(updates)
         self.k = int(k)
         self.blocks = tuple(tuple(int(w) for w in block) for block in blocks)
         self.dense = tuple(int(w) for w in dense)
+        self.generator_layers = int(generator_layers)
+        self.discriminator_layers = int(discriminator_layers)
         self.objective = objective
         self.generator_learning_rate = float(generator_learning_rate)
         self.discriminator_learning_rate = float(discriminator_learning_rate)
@@ -225,11 +335,21 @@ class JetGAN(keras.Model):
         self.pt_quantiles = None if pt_quantiles is None else [float(v) for v in pt_quantiles]
         self.eta_quantiles = (None if eta_quantiles is None
                               else [float(v) for v in eta_quantiles])
-        self.generator = build_jet_generator(self.n_particles, self.latent_dim,
-                                             self.particle_noise, self.factors, self.units,
-                                             self.updates)
-        self.discriminator = build_jet_discriminator(self.n_particles, self.k, self.blocks,
-                                                     self.dense)
+        self.multiplicities = (None if multiplicities is None
+                               else [float(v) for v in multiplicities])
+        if architecture == "epic":
+            self.generator = build_epic_generator(self.n_particles, self.latent_dim,
+                                                  self.particle_noise, self.units,
+                                                  self.generator_layers)
+            self.discriminator = build_epic_discriminator(self.n_particles, self.latent_dim,
+                                                          self.units,
+                                                          self.discriminator_layers)
+        else:
+            self.generator = build_jet_generator(self.n_particles, self.latent_dim,
+                                                 self.particle_noise, self.factors,
+                                                 self.units, self.updates)
+            self.discriminator = build_jet_discriminator(self.n_particles, self.k,
+                                                         self.blocks, self.dense)
         self.generator_optimizer = keras.optimizers.Adam(self.generator_learning_rate,
                                                          beta_1=0.5)
         self.discriminator_optimizer = keras.optimizers.Adam(
@@ -303,6 +423,8 @@ class JetGAN(keras.Model):
         self.feature_std = [float(v) for v in np.maximum(coordinates.std(axis=0), 1e-6)]
         self.feature_low = [float(v) for v in coordinates.min(axis=0)]
         self.feature_high = [float(v) for v in coordinates.max(axis=0)]
+        counts = np.bincount(real.sum(axis=1), minlength=self.n_particles + 1)[1:]
+        self.multiplicities = [float(v) for v in counts / max(counts.sum(), 1)]
         if kinematics is not None:
             grid = np.linspace(0.0, 1.0, KINEMATICS_QUANTILES)
             self.pt_quantiles = [float(v) for v in np.quantile(kinematics[:, 0], grid)]
@@ -315,6 +437,10 @@ class JetGAN(keras.Model):
         if self.particle_noise:
             noise.append(rng.standard_normal(
                 (n, self.n_particles, self.particle_noise)).astype("float32"))
+        if self.architecture == "epic" and self.multiplicities is not None:
+            # the training jets' multiplicity; slots beyond it get no noise: padding
+            counts = 1 + rng.choice(self.n_particles, size=n, p=self.multiplicities)
+            noise[1][np.arange(self.n_particles) >= counts[:, None]] = 0.0
         return noise
 
     def generate(self, n_jets: int, batch_size: int = 2048, seed=None) -> np.ndarray:
@@ -605,6 +731,7 @@ class JetGAN(keras.Model):
         return {
             **super().get_config(),
             "n_particles": self.n_particles,
+            "architecture": self.architecture,
             "latent_dim": self.latent_dim,
             "particle_noise": self.particle_noise,
             "factors": list(self.factors),
@@ -613,6 +740,8 @@ class JetGAN(keras.Model):
             "k": self.k,
             "blocks": [list(block) for block in self.blocks],
             "dense": list(self.dense),
+            "generator_layers": self.generator_layers,
+            "discriminator_layers": self.discriminator_layers,
             "objective": self.objective,
             "generator_learning_rate": self.generator_learning_rate,
             "discriminator_learning_rate": self.discriminator_learning_rate,
@@ -623,4 +752,5 @@ class JetGAN(keras.Model):
             "feature_high": self.feature_high,
             "pt_quantiles": self.pt_quantiles,
             "eta_quantiles": self.eta_quantiles,
+            "multiplicities": self.multiplicities,
         }

@@ -6,6 +6,8 @@ import pytest
 
 from grapa.models.generator import (
     JetGAN,
+    build_epic_discriminator,
+    build_epic_generator,
     build_jet_discriminator,
     build_jet_generator,
     discriminator_input,
@@ -13,7 +15,8 @@ from grapa.models.generator import (
 )
 
 SMALL = dict(n_particles=6, factors=(2, 3), latent_dim=8, particle_noise=2, units=8,
-             updates=1, k=3, blocks=((8,),), dense=(8,))
+             updates=1, k=3, blocks=((8,),), dense=(8,), generator_layers=1,
+             discriminator_layers=1)
 
 
 def _toy_jets(n_jets, seed=0):
@@ -51,6 +54,42 @@ def test_discriminator_is_permutation_and_padding_invariant():
                                atol=1e-6)
 
 
+def test_epic_generator_particles_differ_through_their_noise():
+    generator = build_epic_generator(n_particles=5, latent_dim=4, particle_noise=2, units=8,
+                                     layers=2)
+    rng = np.random.default_rng(0)
+    out = keras.ops.convert_to_numpy(generator(
+        [rng.normal(size=(3, 4)).astype("float32"), rng.normal(size=(3, 5, 2)).astype("float32")]))
+    assert out.shape == (3, 5, 4)
+    assert not np.allclose(out[:, 0], out[:, 1])
+    # equivariant: permuting the particles' noise permutes the particles
+    noise = [np.ones((1, 4), "float32"), rng.normal(size=(1, 5, 2)).astype("float32")]
+    order = [3, 0, 4, 1, 2]
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(generator([noise[0], noise[1][:, order]])),
+        keras.ops.convert_to_numpy(generator(noise))[:, order], rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="particle_noise >= 1"):
+        build_epic_generator(particle_noise=0)
+
+
+def test_epic_discriminator_is_permutation_and_padding_invariant():
+    """The same four particles score the same in any order and with any number of
+    padding slots (a discriminator for 8 slots with the same weights)."""
+    six = build_epic_discriminator(n_particles=6, latent_dim=4, units=8, layers=2)
+    eight = build_epic_discriminator(n_particles=8, latent_dim=4, units=8, layers=2)
+    eight.set_weights(six.get_weights())
+    rng = np.random.default_rng(1)
+    jet = np.zeros((1, 6, 4), "float32")
+    jet[0, :4, :3] = rng.normal(size=(4, 3))
+    jet[0, :4, 3] = 1.0
+    score = keras.ops.convert_to_numpy(six(jet))
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(six(jet[:, [5, 2, 0, 4, 3, 1]])),
+                               score, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(eight(np.pad(jet, ((0, 0), (2, 0),
+                                                                             (0, 0))))),
+                               score, rtol=1e-5, atol=1e-6)
+
+
 def test_discriminator_input_drops_masked_particles_to_padding():
     outputs = np.array([[[0.5, -0.2, 1.0, 3.0], [0.4, 0.1, -1.0, -2.0]]], "float32")
     seen = keras.ops.convert_to_numpy(discriminator_input(outputs))
@@ -69,10 +108,12 @@ def test_losses_against_numpy():
     assert g_loss == pytest.approx(-fake.mean())
 
 
-@pytest.mark.parametrize("objective", ["lsgan", "wgan-gp"])
-def test_fit_generate_save_and_load(objective, tmp_path):
+@pytest.mark.parametrize("architecture, objective", [
+    ("decompress", "lsgan"), ("decompress", "wgan-gp"), ("epic", "lsgan"), ("epic", "wgan-gp")])
+def test_fit_generate_save_and_load(architecture, objective, tmp_path):
     jets = _toy_jets(80)
-    gan = JetGAN(objective=objective, critic_steps=2 if objective == "wgan-gp" else 1, **SMALL)
+    gan = JetGAN(architecture=architecture, objective=objective,
+                 critic_steps=2 if objective == "wgan-gp" else 1, **SMALL)
     before = [w.copy() for w in gan.discriminator.get_weights()]
     history = gan.fit(jets[:64], epochs=2, batch_size=16, validation_data=jets[64:],
                       validation_jets=32, validation_every=1, seed=0, verbose=0)
@@ -102,6 +143,11 @@ def test_fit_generate_save_and_load(objective, tmp_path):
         assert training[..., feature][real].min() - 1e-9 <= values.min()
         assert values.max() <= training[..., feature][real].max() + 1e-9
 
+    if architecture == "epic":  # the multiplicity is drawn from the training jets'
+        counts = (gan.generate(800, seed=4)[..., 2] > 0).sum(axis=1)
+        assert set(np.unique(counts)) == {5, 6}
+        assert 0.19 < np.mean(counts == 5) < 0.31  # a quarter of the training jets
+
     jets_out = gan.generate_jets(40, seed=3)
     assert jets_out.shape == (40, 6, 4)
     # each jet's pT is drawn from the training jets' pT distribution
@@ -114,6 +160,7 @@ def test_fit_generate_save_and_load(objective, tmp_path):
     gan.save(path)
     loaded = keras.models.load_model(path)
     assert isinstance(loaded, JetGAN) and loaded.objective == objective
+    assert loaded.architecture == architecture
     np.testing.assert_allclose(loaded.generate(50, seed=3), particles, rtol=1e-5, atol=1e-6)
 
 
@@ -129,3 +176,5 @@ def test_errors():
         gan.fit(_toy_jets(8), batch_size=16)
     with pytest.raises(ValueError, match="objective"):
         JetGAN(objective="gan", **{k: v for k, v in SMALL.items()})
+    with pytest.raises(ValueError, match="architecture must be one of"):
+        JetGAN(architecture="mpgan", **SMALL)

@@ -7,6 +7,7 @@ model of the default size is timed unless --model names a trained one) and
 line: both rates and their ratio.
 
     python benchmarks/bench_generate.py
+    python benchmarks/bench_generate.py --architecture epic
     python benchmarks/bench_generate.py --model gluon_gan/generator.keras --workers 2
 """
 
@@ -23,6 +24,7 @@ import numpy as np  # noqa: E402
 
 from grapa.data import simulate  # noqa: E402
 from grapa.models import JetGAN  # noqa: E402
+from grapa.models.generator import ARCHITECTURES  # noqa: E402
 
 
 def generator_rate(model, n_jets, batch_size):
@@ -43,6 +45,8 @@ def simulation_rate(n_jets, workers):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=None, help="a trained JetGAN (.keras)")
+    parser.add_argument("--architecture", default="decompress", choices=ARCHITECTURES,
+                        help="of the untrained model timed without --model")
     parser.add_argument("--jets", type=int, default=50_000, help="generated jets timed")
     parser.add_argument("--simulated", type=int, default=1000, help="simulated jets timed")
     parser.add_argument("--batch-size", type=int, default=2048)
@@ -51,14 +55,15 @@ def main():
     if args.model:
         model = keras.models.load_model(args.model)
     else:
-        model = JetGAN()
+        model = JetGAN(architecture=args.architecture)
         rng = np.random.default_rng(0)  # stand-in training statistics: speed only
         model.feature_mean, model.feature_std = [0.0, 0.0, -4.0], [0.15, 0.15, 1.3]
         model.pt_quantiles = list(np.linspace(950, 1050, 201))
         model.eta_quantiles = list(np.sort(rng.uniform(-2, 2, 201)))
     generated = generator_rate(model, args.jets, args.batch_size)
     simulated = simulation_rate(args.simulated, args.workers)
-    print(f"generate: JetGAN {generated:.0f} jets/s (batch {args.batch_size}), Pythia + "
+    print(f"generate: JetGAN ({model.architecture}) {generated:.0f} jets/s (batch "
+          f"{args.batch_size}), Pythia + "
           f"FastJet {simulated:.0f} jets/s ({args.workers} worker(s)), ratio "
           f"{generated / simulated:.1f}x, backend {keras.backend.backend()}")
 

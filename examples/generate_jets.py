@@ -77,7 +77,8 @@ def main():
                         help="jets per set in the metrics (JetNet: 50,000)")
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--architecture", default="decompress", choices=ARCHITECTURES)
-    parser.add_argument("--objective", default="wgan-gp", choices=OBJECTIVES)
+    parser.add_argument("--objective", default=None, choices=OBJECTIVES,
+                        help="default: the architecture's (JetGAN's default)")
     parser.add_argument("--validate-every", type=int, default=2,
                         help="epochs between the validations that pick the kept epoch")
     parser.add_argument("--seed", type=int, default=0)
@@ -126,7 +127,7 @@ def main():
     plot_generated(reference, generated, out / "distributions.png",
                    title=f"{len(generated)} generated vs {len(reference)} real jets")
     report = {
-        "architecture": args.architecture, "objective": args.objective,
+        "architecture": gan.architecture, "objective": gan.objective,
         "train_jets": len(train) - n_validation, "epochs": epochs,
         "train_seconds": round(train_seconds, 1),
         "generated_jets_per_second": round(n_generated / generation_seconds, 1),

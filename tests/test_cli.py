@@ -200,13 +200,15 @@ def test_scan_errors_are_one_line_in_cli_terms(tmp_path, monkeypatch, capsys):
     assert "put --ray after the files" in capsys.readouterr().err
 
 
-def test_train_generator_then_generate_writes_readable_jets(tmp_path, capsys):
+@pytest.mark.parametrize("architecture", ["decompress", "epic"])
+def test_train_generator_then_generate_writes_readable_jets(architecture, tmp_path, capsys):
     from grapa.data import read_jets, sample_path
 
     model = tmp_path / "gen.keras"
     assert main(["train-generator", str(sample_path()), "--jets", "200", "--constituents",
                  "6", "--factors", "2,3", "--epochs", "1", "--batch-size", "32",
-                 "--validate-every", "1", "--out", str(model), "--quiet"]) == 0
+                 "--validate-every", "1", "--architecture", architecture,
+                 "--out", str(model), "--quiet"]) == 0
     assert "best validation: W1-M" in capsys.readouterr().out
     fake = tmp_path / "fake.h5"
     assert main(["generate", "--model", str(model), "--jets", "50", "--out", str(fake),

@@ -25,9 +25,15 @@ def add_train_generator(subparsers) -> None:
                         help="particles per generated jet (default %(default)s)")
     parser.add_argument("--factors", default="5,6",
                         help="decompression factors, multiplying to --constituents "
-                        "(default %(default)s)")
-    parser.add_argument("--objective", default="wgan-gp", choices=("wgan-gp", "lsgan"),
-                        help="GAN objective (default %(default)s)")
+                        "(decompress only; default %(default)s)")
+    parser.add_argument("--architecture", default="decompress",
+                        choices=("decompress", "epic"),
+                        help="decompress: the thesis's graph grown from one node; epic: "
+                             "EPiC-GAN's equivariant point-cloud networks (default "
+                             "%(default)s)")
+    parser.add_argument("--objective", default=None, choices=("wgan-gp", "lsgan"),
+                        help="GAN objective (default: wgan-gp for decompress, lsgan for "
+                             "epic)")
     parser.add_argument("--epochs", type=int, default=100, help="default %(default)s")
     parser.add_argument("--batch-size", type=int, default=128, help="default %(default)s")
     parser.add_argument("--validation-fraction", type=float, default=0.1,
@@ -85,7 +91,7 @@ def _run_train_generator(args) -> int:
         if value < 1:
             raise CommandError(f"{flag} {value}: give a positive number")
     factors = _factors(args.factors)
-    if int(np.prod(factors)) != args.constituents:
+    if args.architecture == "decompress" and int(np.prod(factors)) != args.constituents:
         raise CommandError(f"--factors {args.factors} multiply to {int(np.prod(factors))}, "
                            f"not --constituents {args.constituents}: give factors whose "
                            "product is the number of particles, e.g. 5,6 for 30")
@@ -96,7 +102,8 @@ def _run_train_generator(args) -> int:
     if len(train) < args.batch_size:
         raise CommandError(f"{len(train)} training jets are fewer than --batch-size "
                            f"{args.batch_size}: give more jets or a smaller --batch-size")
-    gan = JetGAN(n_particles=args.constituents, factors=factors, objective=args.objective)
+    gan = JetGAN(n_particles=args.constituents, architecture=args.architecture,
+                 factors=factors, objective=args.objective)
     history = gan.fit(train, epochs=args.epochs, batch_size=args.batch_size,
                       validation_data=validation,
                       validation_jets=min(10_000, len(validation)),

@@ -45,7 +45,7 @@ def simulation_rate(n_jets, workers):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=None, help="a trained JetGAN (.keras)")
-    parser.add_argument("--architecture", default="decompress", choices=ARCHITECTURES,
+    parser.add_argument("--architecture", default="epic", choices=ARCHITECTURES,
                         help="of the untrained model timed without --model")
     parser.add_argument("--jets", type=int, default=50_000, help="generated jets timed")
     parser.add_argument("--simulated", type=int, default=1000, help="simulated jets timed")

@@ -76,7 +76,7 @@ def main():
     parser.add_argument("--eval-jets", type=int, default=50_000,
                         help="jets per set in the metrics (JetNet: 50,000)")
     parser.add_argument("--epochs", type=int, default=30)
-    parser.add_argument("--architecture", default="decompress", choices=ARCHITECTURES)
+    parser.add_argument("--architecture", default="epic", choices=ARCHITECTURES)
     parser.add_argument("--objective", default=None, choices=OBJECTIVES,
                         help="default: the architecture's (JetGAN's default)")
     parser.add_argument("--validate-every", type=int, default=2,

@@ -222,7 +222,8 @@ def test_train_generator_then_generate_writes_readable_jets(architecture, tmp_pa
 
 
 @pytest.mark.parametrize("flags, message", [
-    (["--constituents", "6", "--factors", "2,2"], "multiply to 4, not --constituents 6"),
+    (["--architecture", "decompress", "--constituents", "6", "--factors", "2,2"],
+     "multiply to 4, not --constituents 6"),
     (["--factors", "5;6"], "--factors '5;6'"),
     (["--validation-fraction", "1.5"], "--validation-fraction 1.5"),
 ])

@@ -26,7 +26,7 @@ def add_train_generator(subparsers) -> None:
     parser.add_argument("--factors", default="5,6",
                         help="decompression factors, multiplying to --constituents "
                         "(decompress only; default %(default)s)")
-    parser.add_argument("--architecture", default="decompress",
+    parser.add_argument("--architecture", default="epic",
                         choices=("decompress", "epic"),
                         help="decompress: the thesis's graph grown from one node; epic: "
                              "EPiC-GAN's equivariant point-cloud networks (default "

@@ -1,23 +1,32 @@
-"""Generating jets: a graph GAN grown by grapa's decompression.
+"""Generating jets: graph GANs, EPiC-GAN's point-cloud networks and the thesis's
+decompression.
 
-The generator starts from a noise vector on one node and grows the jet with the thesis's
-`Decompress` stages (Klüttermann 2021, sec. 4.3 and app. F.4: "decompressing 1
-dimensional data twice") and `GraphUpdate`s on the Kronecker-grown graph, to `n`
-particles of (eta_rel, phi_rel, pT_rel) plus a mask. Per-particle noise joins after the
-last decompression, as the particle-level noise of MPGAN (Kansal et al., "Particle Cloud
-Generation with Message Passing Generative Adversarial Networks", NeurIPS 2021,
-arXiv:2106.11535). The discriminator is a set network: ParticleNet-style `EdgeConv`s
-(without batch normalisation, which a critic must not have) and a masked mean, so it is
-permutation invariant and ignores padding.
+Two architectures share one training loop (`JetGAN`):
 
-`JetGAN` trains both with the Wasserstein objective with gradient penalty (Gulrajani et
-al., "Improved Training of Wasserstein GANs", NeurIPS 2017; the default) or the
-least-squares objective (Mao et al., "Least Squares Generative Adversarial Networks",
-ICCV 2017; MPGAN's choice), and keeps the generator of the epoch whose jets are closest to held
-out real jets in the jet mass and particle features (MPGAN picked its epoch the same way).
-Training needs gradients of the discriminator with respect to its input (the penalty) and
-two optimizers, which `keras.Model.fit` does not give; the step is written for the JAX
-backend (grapa's default) and TensorFlow.
+- `"epic"` (the default): the equivariant point-cloud generator and discriminator of
+  EPiC-GAN (Buhmann, Kasieczka and Thaler, "EPiC-GAN: Equivariant point cloud generation
+  for particle jets", SciPost Phys. 15, 130 (2023), arXiv:2301.08128): per-particle
+  noise and one global vector, `EPiC` layers, the multiplicity drawn from the training
+  jets.
+- `"decompress"`: the thesis's graph GAN. The generator starts from a noise vector on one
+  node and grows the jet with `Decompress` stages (Klüttermann 2021, sec. 4.3 and app.
+  F.4: "decompressing 1 dimensional data twice") and `GraphUpdate`s on the
+  Kronecker-grown graph, to `n` particles of (eta_rel, phi_rel, pT_rel) plus a mask;
+  per-particle noise joins after the last decompression, as the particle-level noise of
+  MPGAN (Kansal et al., "Particle Cloud Generation with Message Passing Generative
+  Adversarial Networks", NeurIPS 2021, arXiv:2106.11535). The discriminator is
+  ParticleNet-style `EdgeConv`s and a masked mean and max.
+
+Both discriminators are permutation invariant, ignore padding and have no batch
+normalisation (which a critic must not have). `JetGAN` trains with the Wasserstein
+objective with gradient penalty (Gulrajani et al., "Improved Training of Wasserstein
+GANs", NeurIPS 2017) or the least-squares objective (Mao et al., "Least Squares
+Generative Adversarial Networks", ICCV 2017; MPGAN's and EPiC-GAN's choice), and keeps
+the generator of the epoch whose jets are closest to held-out real jets in the jet mass
+and particle features (MPGAN picked its epoch the same way). Training needs gradients of
+the discriminator with respect to its input (the penalty) and two optimizers, which
+`keras.Model.fit` does not give; the step is written for the JAX backend (grapa's
+default) and TensorFlow.
 """
 
 from __future__ import annotations
@@ -268,7 +277,8 @@ def discriminator_losses(objective, real_scores, fake_scores):
 
 @keras.saving.register_keras_serializable(package="grapa")
 class JetGAN(keras.Model):
-    """A graph GAN for jets: `Decompress` generator, EdgeConv discriminator.
+    """A GAN for jets as sets of particles: EPiC-GAN's networks or the thesis's
+    `Decompress` generator with an EdgeConv discriminator.
 
     Works on JetNet's relative particle features (eta_rel, phi_rel, pT_rel; see
     `grapa.data.relative`). Inside, pT_rel is taken as log(pT_rel) and all three are
@@ -279,11 +289,11 @@ class JetGAN(keras.Model):
         n_particles: particles per jet (the leading ones of the training jets).
         latent_dim, particle_noise, factors, units, updates: the generator
             (`build_jet_generator`).
-        architecture: `"decompress"` (the thesis's generator grown from one node by
-            `Decompress` and an EdgeConv discriminator: `build_jet_generator`,
-            `build_jet_discriminator`) or `"epic"` (EPiC-GAN's equivariant point-cloud
-            networks with the multiplicity drawn from the training jets:
-            `build_epic_generator`, `build_epic_discriminator`).
+        architecture: `"epic"` (the default: EPiC-GAN's equivariant point-cloud
+            networks with the multiplicity drawn from the training jets,
+            `build_epic_generator`, `build_epic_discriminator`) or `"decompress"` (the
+            thesis's generator grown from one node by `Decompress` and an EdgeConv
+            discriminator, `build_jet_generator`, `build_jet_discriminator`).
         latent_dim, particle_noise, units: the generator's noise and width; None takes
             the architecture's default (`ARCHITECTURE_DEFAULTS`).
         factors, updates: the decompress generator.
@@ -306,7 +316,7 @@ class JetGAN(keras.Model):
         >>> four_momenta = gan.generate_jets(10_000)            # doctest: +SKIP
     """
 
-    def __init__(self, n_particles=30, architecture="decompress", latent_dim=None,
+    def __init__(self, n_particles=30, architecture="epic", latent_dim=None,
                  particle_noise=None, factors=(5, 6), units=None, updates=2, k=10,
                  blocks=((64, 64), (64, 64)), dense=(128,), generator_layers=6,
                  discriminator_layers=3, objective=None, generator_learning_rate=1e-4,

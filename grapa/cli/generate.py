@@ -10,9 +10,10 @@ from grapa.cli.common import CommandError
 def add_train_generator(subparsers) -> None:
     parser = subparsers.add_parser(
         "train-generator",
-        help="train a graph GAN (JetGAN) on the jets of a file and save it",
-        description="Train grapa's graph GAN (a generator grown by Decompress stages, an "
-        "EdgeConv discriminator) on the leading --constituents particles of the jets in "
+        help="train a GAN (JetGAN) on the jets of a file and save it",
+        description="Train grapa's jet GAN (by default EPiC-GAN's equivariant point-cloud "
+        "networks; --architecture decompress: a generator grown by Decompress stages and "
+        "an EdgeConv discriminator) on the leading --constituents particles of the jets in "
         "FILE, as JetNet's relative features (eta_rel, phi_rel, pT_rel). A held-out "
         "--validation-fraction of the jets picks the epoch whose generated jets are "
         "closest to them (W1 of the jet mass plus W1 of the particle features). Saves the "

@@ -25,9 +25,8 @@ class EPiC(keras.layers.Layer):
     with biases and the leaky ReLU `sigma`. The sum carries the multiplicity; the paper's
     is unscaled, the authors' later code scales it by 10^-2 to 10^-3 so that it stays of
     order one for large jets. Without the paper's weight normalisation, which Keras does
-    not provide. Padding (mask 0) is never pooled and
-    stays all zero, so the layer is permutation equivariant in the particles and
-    invariant to padding.
+    not provide. Padding (mask 0) is never pooled and stays all zero, so the layer is
+    permutation equivariant in the particles and invariant to padding.
 
     Args:
         units: width of the hidden layers `W_1`, `W_3`.
@@ -116,7 +115,7 @@ class MaskLogit(keras.layers.Layer):
 
     def call(self, reference):
         real = ops.expand_dims(node_mask(reference), -1)
-        return ops.where(real, self.logit, -self.logit) + ops.zeros_like(reference[..., :1])
+        return ops.cast(ops.where(real, self.logit, -self.logit), reference.dtype)
 
     def compute_output_shape(self, input_shape):
         return (*tuple(input_shape)[:-1], 1)

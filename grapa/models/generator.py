@@ -63,7 +63,9 @@ __all__ = [
 
 ARCHITECTURES = ("decompress", "epic")
 OBJECTIVES = ("lsgan", "wgan-gp")
-EPIC_SUM_SCALE = 1.0 / 30  # EPiC's summed particles: order one for JetNet's 30 particles
+# EPiC's summed particles: a fixed factor (not 1 / slots, so that padding slots change
+# nothing), of order one for JetNet's 30 particles
+EPIC_SUM_SCALE = 1.0 / 30
 # what differs between the architectures (None in JetGAN's arguments)
 ARCHITECTURE_DEFAULTS = {
     "decompress": {"latent_dim": 64, "particle_noise": 8, "units": 64,
@@ -327,13 +329,12 @@ class JetGAN(keras.Model):
         if architecture not in ARCHITECTURES:
             raise ValueError(f"architecture must be one of {ARCHITECTURES}, got "
                              f"{architecture!r}")
-        if objective is None:
-            objective = ARCHITECTURE_DEFAULTS[architecture]["objective"]
+        defaults = ARCHITECTURE_DEFAULTS[architecture]
+        objective = defaults["objective"] if objective is None else objective
         if objective not in OBJECTIVES:
             raise ValueError(f"objective must be one of {OBJECTIVES}, got {objective!r}")
         if int(critic_steps) < 1:
             raise ValueError(f"critic_steps must be >= 1, got {critic_steps}")
-        defaults = ARCHITECTURE_DEFAULTS[architecture]
         self.architecture = architecture
         self.n_particles = int(n_particles)
         self.latent_dim = int(defaults["latent_dim"] if latent_dim is None else latent_dim)

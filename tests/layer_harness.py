@@ -11,7 +11,10 @@
 
 Inputs are described by "kinds": `"nodes"` tensors `(batch, n, F)` permute and pad along
 axis 1, `"adjacency"` tensors `(batch, n, n)` along axes 1 and 2, `"global"` tensors
-`(batch, G)` (one vector per graph, as EPiC's) not at all; an output of kind `"pooled"`
+`(batch, G)` (one vector per graph, as EPiC's) not at all. Edge lists (grapa.layers.sparse):
+`"edges"` `(batch, E, 2)` integer node indices are relabelled when nodes move and padded
+with `-1` rows, `"edge_features"` `(batch, E, F)` keep their order and pad with zero rows
+(their outputs must stay zero there). An output of kind `"pooled"`
 (GlobalPooling, SoftPooling) or `"global"` has no node axis of the input left. A layer that turns
 each node into `c` nodes (Decompress) has `expansion=c`; `Compress` has
 `permutation="invariant"` and pads in whole groups.
@@ -39,17 +42,28 @@ def _call(layer, inputs):
 
 
 NODELESS = ("pooled", "global")  # kinds without the input's node axis
+EDGE_KINDS = ("edges", "edge_features")  # one row per edge, not per node
+EDGE_PADDING = 2  # padding edges appended by the padding check
 
 
 def _n_nodes(inputs, kinds):
-    return next(t.shape[1] for t, kind in zip(inputs, kinds) if kind not in NODELESS)
+    return next(t.shape[1] for t, kind in zip(inputs, kinds)
+                if kind not in NODELESS + EDGE_KINDS)
+
+
+def _relabel(edges, new_index):
+    """Edge list with node i renamed new_index[i]; padding (-1) stays -1."""
+    return np.where(edges >= 0, np.asarray(new_index)[np.maximum(edges, 0)], -1).astype(edges.dtype)
 
 
 def _permute(tensors, kinds, order):
     out = []
     for t, kind in zip(tensors, kinds):
-        if kind in NODELESS:
+        if kind in NODELESS or kind == "edge_features":
             out.append(t)
+            continue
+        if kind == "edges":  # the node that was at order[k] is now at k
+            out.append(_relabel(t, np.argsort(order)))
             continue
         t = t[:, order]
         if kind == "adjacency":
@@ -65,6 +79,10 @@ def _pad(tensors, kinds, extra):
             out.append(t)
             continue
         widths = [(0, 0)] * t.ndim
+        if kind in EDGE_KINDS:
+            widths[1] = (0, EDGE_PADDING)
+            out.append(np.pad(t, widths, constant_values=-1 if kind == "edges" else 0))
+            continue
         widths[1] = (0, extra)
         if kind == "adjacency":
             widths[2] = (0, extra)
@@ -226,10 +244,10 @@ def _assert_leading_outputs(outputs, padded, output_kinds):
             np.testing.assert_allclose(pad, out, atol=ATOL, err_msg="padding changed the pooled output")
             continue
         n = out.shape[1]
-        real = pad[:, :n] if kind == "nodes" else pad[:, :n, :n]
+        real = pad[:, :n] if kind in ("nodes", "edge_features") else pad[:, :n, :n]
         np.testing.assert_allclose(real, out, atol=ATOL, err_msg="padding changed real outputs")
         extra = pad.copy()
-        if kind == "nodes":
+        if kind in ("nodes", "edge_features"):
             extra = extra[:, n:]
         else:
             extra[:, :n, :n] = 0
@@ -240,8 +258,11 @@ def _insert_padding(tensors, kinds, positions, total):
     """Place the real nodes at `positions` of `total` nodes; the others are padding."""
     out = []
     for t, kind in zip(tensors, kinds):
-        if kind in NODELESS:
+        if kind in NODELESS or kind == "edge_features":
             out.append(t)
+            continue
+        if kind == "edges":
+            out.append(_relabel(t, positions))
             continue
         shape = list(t.shape)
         shape[1] = total
@@ -270,7 +291,7 @@ def _check_padding_inside(layer, inputs, kinds, output_kinds, permutation, expan
     out_positions = _expanded_order(positions, expansion)
     for out, pad, kind in zip(outputs, padded, output_kinds):
         assert np.all(np.isfinite(pad)), "padding produced non-finite values"
-        if kind in NODELESS:
+        if kind in NODELESS + ("edge_features",):
             np.testing.assert_allclose(pad, out, atol=ATOL,
                                        err_msg="padding inside the node axis moved a "
                                                f"{kind} output")
@@ -343,7 +364,8 @@ def run_layer_test(
         init_kwargs: constructor arguments.
         inputs: one numpy array or a list of them (float32, batch first).
         tmp_path: a directory for the `.keras` file.
-        input_kinds: `"nodes"`, `"adjacency"` or `"global"` for each input.
+        input_kinds: `"nodes"`, `"adjacency"`, `"global"`, `"edges"` or
+            `"edge_features"` for each input.
         output_kinds: the same for each output.
         permutation: `"equivariant"`, `"invariant"` or None (not a graph layer).
         expansion: output nodes per input node.
@@ -352,7 +374,8 @@ def run_layer_test(
         zero_gradient_weights: weight names allowed an all-zero gradient.
         expect_training_changes_weights: whether one Adam step must move some weight.
     """
-    inputs = [np.asarray(t, dtype="float32") for t in _as_list(inputs)]
+    inputs = [np.asarray(t, dtype="int32" if kind == "edges" else "float32")
+              for t, kind in zip(_as_list(inputs), input_kinds)]
     _check_config(layer_cls, init_kwargs)
     model, predictions = _check_calls_and_saving(layer_cls, init_kwargs, inputs, tmp_path)
     # A model whose only weights get no gradient (binary TopKGraph's metric) cannot step.

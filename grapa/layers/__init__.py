@@ -1,5 +1,6 @@
 """grapa's Keras layers. Tensor layout `(batch, nodes, features)`, dense adjacency
-`(batch, nodes, nodes)`; a node whose features are all zero is padding."""
+`(batch, nodes, nodes)`; a node whose features are all zero is padding. Graphs too large
+for a dense adjacency (detector hits) use the edge-list layers of `grapa.layers.sparse`."""
 
 from grapa.layers.attention import GraphAttention
 from grapa.layers.conv import ChebConv, GCNConv
@@ -25,6 +26,7 @@ from grapa.layers.pooling import (
 )
 from grapa.layers.readout import GlobalPooling, SoftPooling
 from grapa.layers.shape import CutFeatures, PadFeatures
+from grapa.layers.sparse import EdgeEnds, InteractionNetwork
 from grapa.layers.update import GraphUpdate
 
 __all__ = [
@@ -37,6 +39,7 @@ __all__ = [
     "Decompress",
     "EPiC",
     "EdgeConv",
+    "EdgeEnds",
     "FullyConnectedGraph",
     "GCNConv",
     "GaussianMixtureDensity",
@@ -44,6 +47,7 @@ __all__ = [
     "GraphAttention",
     "GraphLikeDecompress",
     "GraphUpdate",
+    "InteractionNetwork",
     "JetFeatures",
     "JetNorm",
     "MaskLogit",

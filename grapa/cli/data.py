@@ -1,4 +1,5 @@
-"""``grapa simulate`` and ``grapa inspect``: make jet files and look into them."""
+"""``grapa simulate`` and ``grapa inspect``: make jet files (or TrackML events of
+tracker hits) and look into jet files."""
 
 from __future__ import annotations
 
@@ -6,22 +7,37 @@ from __future__ import annotations
 def add_simulate(subparsers) -> None:
     parser = subparsers.add_parser(
         "simulate",
-        help="simulate jets with Pythia 8 + FastJet into a top-tagging HDF5 file",
+        help="simulate jets with Pythia 8 + FastJet into a top-tagging HDF5 file, or "
+        "tracker hits (--process tracks) into TrackML CSV files",
         description="Simulate jets with Pythia 8 + FastJet (14 TeV, anti-kT R=0.8, "
         "jet pT 550-650 GeV unless --pt-min / --pt-max say otherwise, |eta| < 2) and "
-        "write them in the top-tagging schema.",
+        "write them in the top-tagging schema. With --process tracks, simulate --events "
+        "events of --particles charged pions each through TrackML's barrel detector "
+        "(2 T, 10 layers; helices, multiple scattering, smeared hits, 1% lost hits, 10% "
+        "noise; pT 0.5-20 GeV, dN/dpT ~ pT^-3, |eta| < 1) and write TrackML CSV files "
+        "(event<id>-hits.csv, -truth.csv, -particles.csv) into the --out directory.",
     )
     parser.add_argument(
         "--process",
         required=True,
-        help="qcd, top, w, z, quark, gluon, or custom (a process defined by --set)",
+        help="qcd, top, w, z, quark, gluon, custom (a process defined by --set), or tracks "
+        "(tracker hits in the TrackML format)",
     )
-    parser.add_argument("--pt-min", type=float, default=550.0,
-                        help="lower end of the jet pT window in GeV (default 550)")
-    parser.add_argument("--pt-max", type=float, default=650.0,
-                        help="upper end of the jet pT window in GeV (default 650)")
-    parser.add_argument("--jets", type=int, required=True, help="number of jets to write")
-    parser.add_argument("--out", required=True, help="output HDF5 file (overwritten)")
+    parser.add_argument("--pt-min", type=float, default=None,
+                        help="lower end of the pT window in GeV (default 550 for jets, "
+                        "0.5 for tracks)")
+    parser.add_argument("--pt-max", type=float, default=None,
+                        help="upper end of the pT window in GeV (default 650 for jets, "
+                        "20 for tracks)")
+    parser.add_argument("--jets", type=int, default=None,
+                        help="number of jets to write (jet processes)")
+    parser.add_argument("--events", type=int, default=None,
+                        help="number of events to write (--process tracks)")
+    parser.add_argument("--particles", type=int, default=None,
+                        help="particles per event (--process tracks)")
+    parser.add_argument("--out", required=True,
+                        help="output HDF5 file (overwritten); for tracks, the output "
+                        "directory")
     parser.add_argument("--seed", type=int, default=0, help="master seed (default 0)")
     parser.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
     parser.add_argument(
@@ -42,13 +58,39 @@ def add_simulate(subparsers) -> None:
 
 
 def _run_simulate(args) -> int:
-    from grapa.data import simulate
-
     from grapa.cli.common import CommandError
 
-    if not 0 <= args.pt_min < args.pt_max:
-        raise CommandError(f"--pt-min {args.pt_min:g} --pt-max {args.pt_max:g}: the jet pT "
-                           "window needs 0 <= --pt-min < --pt-max (GeV)")
+    tracks = args.process == "tracks"
+    counts = {"jets": "the number of jets to write", "events": "the number of events",
+              "particles": "the number of particles per event"}
+    needed = ("events", "particles") if tracks else ("jets",)
+    what = "--process tracks" if tracks else f"the jet process {args.process!r}"
+    for name, meaning in counts.items():
+        given = getattr(args, name) is not None
+        if name in needed and not given:
+            raise CommandError(f"{what} needs --{name} ({meaning}).")
+        if name not in needed and given:
+            raise CommandError(f"--{name} is not used by {what}; it takes "
+                               f"{' and '.join('--' + flag for flag in needed)}.")
+    if tracks:
+        from grapa.tracking.simulate import PT_MAX as default_max
+        from grapa.tracking.simulate import PT_MIN as default_min
+    else:
+        from grapa.data.jet_selection import JET_PT_MAX as default_max
+        from grapa.data.jet_selection import JET_PT_MIN as default_min
+    pt_min = default_min if args.pt_min is None else args.pt_min
+    pt_max = default_max if args.pt_max is None else args.pt_max
+    # a power law in pT needs pt_min > 0; a jet window may start at 0
+    low_ok, low = (pt_min > 0, "0 <") if tracks else (pt_min >= 0, "0 <=")
+    if not (low_ok and pt_min < pt_max):
+        raise CommandError(f"--pt-min {pt_min:g} --pt-max {pt_max:g}: the "
+                           f"{'track' if tracks else 'jet'} pT window needs {low} --pt-min "
+                           "< --pt-max (GeV)")
+    if tracks:
+        return _simulate_tracks(args, pt_min, pt_max)
+
+    from grapa.data import simulate
+
     # an unknown process, a rejected Pythia setting or a bad count raise ValueError,
     # which grapa.cli.main prints as one line
     path = simulate(
@@ -60,10 +102,24 @@ def _run_simulate(args) -> int:
         settings=args.settings,
         n_constituents=args.constituents,
         label=args.label,
-        pt_min=args.pt_min,
-        pt_max=args.pt_max,
+        pt_min=pt_min,
+        pt_max=pt_max,
     )
     print(f"wrote {args.jets} {args.process} jets to {path}")
+    return 0
+
+
+def _simulate_tracks(args, pt_min: float, pt_max: float) -> int:
+    from grapa.cli.common import CommandError
+    from grapa.tracking.simulate import simulate_events
+
+    for flag, value in (("--events", args.events), ("--particles", args.particles)):
+        if value < 1:
+            raise CommandError(f"{flag} {value}: give at least 1.")
+    prefixes = simulate_events(args.out, args.events, args.particles, seed=args.seed,
+                               pt_min=pt_min, pt_max=pt_max)
+    print(f"wrote {len(prefixes)} events of {args.particles} particles to {args.out} "
+          f"({prefixes[0].name} to {prefixes[-1].name})")
     return 0
 
 

@@ -1,0 +1,443 @@
+r"""The edge-classifier track-finding pipeline: graph, edge scores, tracks.
+
+The Exa.TrkX pipeline (Ju et al., "Performance of a geometric deep learning pipeline for
+HL-LHC particle tracking", Eur. Phys. J. C 81 (2021) 876), stage by stage:
+
+1. **graph construction** (`grapa.tracking.graph.layer_pair_graph`): candidate edges
+   between hits on nearby layers;
+2. **edge filter** (`build_edge_filter`): a small network on each edge's two hits and
+   its geometry alone drops the edges that are plainly wrong, keeping a set fraction of
+   the true ones, so that the message passing runs on a few times fewer edges;
+3. **edge classification** (`build_edge_classifier`): an Interaction Network
+   (Battaglia et al. 2016) scores every edge as the probability that both hits belong to
+   one particle;
+4. **track building** (`build_tracks`): the edges above a threshold, as connected
+   components (`"components"`), or after a walk that keeps for each hit only its best
+   outgoing and best incoming edge (`"walk"`), so two tracks that touch through one
+   wrong edge come apart.
+
+`TrackFinder` holds the three together: `fit(events)`, `edge_scores(event)`,
+`reconstruct(event)` and a directory it saves to and loads from.
+
+Events of different sizes are padded to shared shapes (nodes with zero rows, edges with
+`-1` rows; see `grapa.layers.sparse`), rounded up to coarse buckets so that a compiled
+step serves many events.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import keras
+import numpy as np
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+
+from grapa.layers.sparse import EdgeEnds, InteractionNetwork
+from grapa.tracking.graph import (
+    N_EDGE_FEATURES,
+    N_HIT_FEATURES,
+    edge_features,
+    hit_features,
+    layer_pair_graph,
+)
+
+__all__ = [
+    "BUILDERS",
+    "EventGraph",
+    "TrackFinder",
+    "build_edge_classifier",
+    "build_edge_filter",
+    "filter_inputs",
+    "build_tracks",
+    "event_graph",
+    "pad_graphs",
+]
+
+BUILDERS = ("walk", "components")
+
+
+@dataclass
+class EventGraph:
+    """One event as the classifier sees it.
+
+    Attributes:
+        nodes: `(n_hits, 3)` float32 hit features (`hit_features`).
+        edges: `(2, E)` int64 (inner, outer) hit rows.
+        edge_features: `(E, 4)` float32 (`edge_features`).
+        labels: `(E,)` bool, both hits from one particle, or None without truth.
+    """
+
+    nodes: np.ndarray
+    edges: np.ndarray
+    edge_features: np.ndarray
+    labels: np.ndarray | None = None
+
+
+def event_graph(event, **graph_options) -> EventGraph:
+    """The candidate graph of a `grapa.tracking.events.Event`, labelled when it has truth.
+
+    Args:
+        event: an `Event` (hits, and truth for labels).
+        **graph_options: passed to `layer_pair_graph`.
+    """
+    edges = layer_pair_graph(event.hits, **graph_options)
+    labels = None
+    if event.truth is not None:
+        particle = event.truth["particle_id"].to_numpy()
+        labels = (particle[edges[0]] == particle[edges[1]]) & (particle[edges[0]] != 0)
+    return EventGraph(hit_features(event.hits), edges, edge_features(event.hits, edges), labels)
+
+
+def _bucket(size: int) -> int:
+    """`size` rounded up to 1, 1.25, 1.5 or 1.75 times a power of two (at most 25% more)."""
+    size = max(int(size), 16)
+    power = 2 ** int(np.floor(np.log2(size)))
+    for factor in (1.0, 1.25, 1.5, 1.75, 2.0):
+        if power * factor >= size:
+            return int(power * factor)
+    return 2 * power  # pragma: no cover
+
+
+def pad_graphs(graphs: list[EventGraph], n_nodes: int | None = None,
+               n_edges: int | None = None) -> dict[str, np.ndarray]:
+    """Stack graphs into padded arrays: zero node rows, `-1` edge rows.
+
+    Args:
+        graphs: the events' graphs.
+        n_nodes, n_edges: the padded sizes (default: the largest, bucketed).
+
+    Returns:
+        dict with `nodes (B, n_nodes, 3)`, `edges (B, n_edges, 2)` int32,
+        `edge_features (B, n_edges, 4)`, `mask (B, n_edges)` float32 (1 for real edges)
+        and, when every graph has labels, `labels (B, n_edges)` float32.
+    """
+    n_nodes = n_nodes or _bucket(max(len(g.nodes) for g in graphs))
+    n_edges = n_edges or _bucket(max(g.edges.shape[1] for g in graphs))
+    batch = len(graphs)
+    out = {
+        "nodes": np.zeros((batch, n_nodes, N_HIT_FEATURES), "float32"),
+        "edges": np.full((batch, n_edges, 2), -1, "int32"),
+        "edge_features": np.zeros((batch, n_edges, N_EDGE_FEATURES), "float32"),
+        "mask": np.zeros((batch, n_edges), "float32"),
+    }
+    labelled = all(g.labels is not None for g in graphs)
+    if labelled:
+        out["labels"] = np.zeros((batch, n_edges), "float32")
+    for b, graph in enumerate(graphs):
+        n, e = len(graph.nodes), graph.edges.shape[1]
+        if n > n_nodes or e > n_edges:
+            raise ValueError(f"graph {b} has {n} hits and {e} edges, more than the padded "
+                             f"{n_nodes} and {n_edges}")
+        out["nodes"][b, :n] = graph.nodes
+        out["edges"][b, :e] = graph.edges.T
+        out["edge_features"][b, :e] = graph.edge_features
+        out["mask"][b, :e] = 1.0
+        if labelled:
+            out["labels"][b, :e] = graph.labels
+    return out
+
+
+def filter_inputs(graph: EventGraph) -> np.ndarray:
+    """`(E, 10)` float32: each edge's inner hit, outer hit (3 features each) and its own 4."""
+    return np.concatenate([graph.nodes[graph.edges[0]], graph.nodes[graph.edges[1]],
+                           graph.edge_features], axis=1)
+
+
+def select_edges(graph: EventGraph, keep: np.ndarray) -> EventGraph:
+    """The graph with only the edges where `keep` is True."""
+    return EventGraph(graph.nodes, graph.edges[:, keep], graph.edge_features[keep],
+                      None if graph.labels is None else graph.labels[keep])
+
+
+def build_edge_filter(units: int = 64, hidden_layers: int = 3) -> keras.Model:
+    """Exa.TrkX's filter stage (Ju et al. 2021, sec. 3.1): a multilayer perceptron on one
+    edge at a time, `(E, 10)` `filter_inputs` -> `(E, 1)` logits; no message passing.
+    Its inputs are standardised by a `keras.layers.Normalization` named
+    `filter_scaling`, to be adapted on training edges."""
+    inputs = keras.Input((2 * N_HIT_FEATURES + N_EDGE_FEATURES,), name="edge")
+    x = keras.layers.Normalization(name="filter_scaling")(inputs)
+    for i in range(hidden_layers):
+        x = keras.layers.Dense(units, activation="relu", name=f"filter_dense_{i}")(x)
+    return keras.Model(inputs, keras.layers.Dense(1, name="filter_logit")(x), name="edge_filter")
+
+
+def _mlp(x, units, layers, name):
+    for i in range(layers):
+        x = keras.layers.Dense(units, activation="relu" if i < layers - 1 else None,
+                               name=f"{name}_dense_{i}")(x)
+    return keras.layers.LayerNormalization(name=f"{name}_norm")(x)
+
+
+def build_edge_classifier(units: int = 64, steps: int = 4, hidden_layers: int = 2,
+                          aggregation: str = "sum") -> keras.Model:
+    """The Interaction-Network edge classifier of Exa.TrkX (Ju et al. 2021, sec. 3.2).
+
+    Hit and edge features are standardised (`keras.layers.Normalization` named
+    `node_scaling` and `edge_scaling`: call `adapt_scaling` on training graphs), encoded
+    to `units` features, `steps` InteractionNetwork layers
+    pass messages along the graph, and a network on each edge's two ends and its own
+    features gives one logit per edge.
+
+    Args:
+        units: width of every hidden representation.
+        steps: message-passing steps (a hit sees hits `steps` edges away).
+        hidden_layers: Dense layers per network.
+        aggregation: how a hit pools its edges' messages (`"sum"`, `"mean"`, `"max"`).
+
+    Returns:
+        A Keras model `[nodes (B, N, 3), edges (B, E, 2), edge_features (B, E, 4)]` ->
+        logits `(B, E, 1)`.
+    """
+    nodes = keras.Input((None, N_HIT_FEATURES), name="nodes")
+    edges = keras.Input((None, 2), dtype="int32", name="edges")
+    features = keras.Input((None, N_EDGE_FEATURES), name="edge_features")
+    scaled_nodes = keras.layers.Normalization(name="node_scaling")(nodes)
+    scaled_features = keras.layers.Normalization(name="edge_scaling")(features)
+    x = _mlp(scaled_nodes, units, hidden_layers, "node_encoder")
+    e = _mlp(keras.layers.Concatenate()([EdgeEnds()([x, edges]), scaled_features]), units,
+             hidden_layers, "edge_encoder")
+    for step in range(steps):
+        x, e = InteractionNetwork(units, hidden_layers, aggregation, name=f"interaction_{step}")(
+            [x, edges, e])
+    ends = EdgeEnds()([x, edges])
+    hidden = keras.layers.Concatenate()([ends, e])
+    for i in range(hidden_layers):
+        hidden = keras.layers.Dense(units, activation="relu", name=f"classifier_dense_{i}")(hidden)
+    logits = keras.layers.Dense(1, name="edge_logit")(hidden)
+    return keras.Model([nodes, edges, features], logits, name="edge_classifier")
+
+
+def adapt_scaling(classifier: keras.Model, graphs: list[EventGraph]) -> None:
+    """Set the classifier's input standardisation to the mean and variance of the real
+    hits and edges of `graphs` (dphi is ~0.01 rad, dr ~0.1 m: unscaled, the small ones
+    would train slowly)."""
+    # (1, rows, features): the layers were built for (batch, nodes, features)
+    classifier.get_layer("node_scaling").adapt(np.concatenate([g.nodes for g in graphs])[None])
+    classifier.get_layer("edge_scaling").adapt(
+        np.concatenate([g.edge_features for g in graphs])[None])
+
+
+def build_tracks(n_hits: int, edges: np.ndarray, scores: np.ndarray, threshold: float = 0.5,
+                 method: str = "walk") -> np.ndarray:
+    """Track candidates from scored edges: a label per hit, hits sharing one label form a
+    candidate (a hit without a kept edge is a candidate of its own).
+
+    `"components"`: the connected components of the edges scoring above `threshold`
+    (`scipy.sparse.csgraph.connected_components`). `"walk"`: of those edges, each hit
+    keeps only its best-scoring outgoing (outward) edge and its best incoming one, and an
+    edge stays when it is both: every hit then has at most one neighbour on each side, so
+    candidates are chains and two tracks joined by one wrong edge, or a track that picked
+    up a stray hit, come apart at the weaker edge.
+
+    Args:
+        n_hits: number of hits in the event.
+        edges: `(2, E)` (inner, outer) hit rows.
+        scores: `(E,)` edge scores in [0, 1].
+        threshold: the lowest score an edge may have.
+        method: `"walk"` or `"components"`.
+
+    Returns:
+        int64 `(n_hits,)` candidate labels.
+    """
+    if method not in BUILDERS:
+        raise ValueError(f"method must be one of {BUILDERS}, got {method!r}")
+    edges, scores = np.asarray(edges), np.asarray(scores, dtype=np.float64)
+    keep = scores > threshold
+    source, target, score = edges[0][keep], edges[1][keep], scores[keep]
+    if method == "walk" and len(score):
+        best = np.ones(len(score), bool)
+        for end in (source, target):  # the best edge at each hit, per side
+            order = np.lexsort((-score, end))
+            first = np.r_[True, end[order][1:] != end[order][:-1]]
+            is_best = np.zeros(len(score), bool)
+            is_best[order[first]] = True
+            best &= is_best
+        source, target = source[best], target[best]
+    graph = coo_matrix((np.ones(len(source)), (source, target)), shape=(n_hits, n_hits))
+    return connected_components(graph, directed=False)[1].astype(np.int64)
+
+
+class TrackFinder:
+    """Graph construction, edge filter, edge classifier and track building as one trained
+    object.
+
+    Args:
+        units, steps, hidden_layers, aggregation: the edge classifier
+            (`build_edge_classifier`).
+        threshold: edge score above which an edge is kept for the tracks.
+        builder: `"walk"` or `"components"` (`build_tracks`).
+        filter_efficiency: the fraction of true edges the filter keeps on the training
+            events (its threshold is set to that quantile of their scores), or None for
+            no filter.
+        graph_options: passed to `layer_pair_graph` (e.g. `min_pt`, `max_z0`).
+    """
+
+    def __init__(self, units=64, steps=4, hidden_layers=2, aggregation="sum", threshold=0.5,
+                 builder="walk", filter_efficiency=0.995, graph_options=None):
+        if builder not in BUILDERS:
+            raise ValueError(f"builder must be one of {BUILDERS}, got {builder!r}")
+        if not 0 < threshold < 1:
+            raise ValueError(f"threshold must be in (0, 1), got {threshold}")
+        if filter_efficiency is not None and not 0 < filter_efficiency <= 1:
+            raise ValueError(f"filter_efficiency must be in (0, 1] or None, got {filter_efficiency}")
+        self.config = {"units": int(units), "steps": int(steps),
+                       "hidden_layers": int(hidden_layers), "aggregation": aggregation,
+                       "threshold": float(threshold), "builder": builder,
+                       "filter_efficiency": filter_efficiency, "filter_threshold": None,
+                       "graph_options": {"min_pt": 0.5, **dict(graph_options or {})}}
+        self.edge_filter = build_edge_filter() if filter_efficiency is not None else None
+        self.classifier = build_edge_classifier(units, steps, hidden_layers, aggregation)
+        self.history: dict[str, list[float]] = {}
+
+    def graph(self, event) -> EventGraph:
+        """The event's candidate graph (`event_graph` with this finder's options), after
+        the edge filter once it is trained."""
+        graph = event_graph(event, **self.config["graph_options"])
+        if self.edge_filter is None or self.config["filter_threshold"] is None:
+            return graph
+        return select_edges(graph, self._filter_logits(graph) > self.config["filter_threshold"])
+
+    def _filter_logits(self, graph):
+        if graph.edges.shape[1] == 0:
+            return np.zeros(0, "float32")
+        logits = self.edge_filter.predict(filter_inputs(graph), batch_size=65536, verbose=0)
+        return np.asarray(logits)[:, 0]
+
+    def fit(self, events, validation_events=None, *, epochs=10, learning_rate=1e-3,
+            filter_epochs=3, batch_size=1, verbose=1, seed=0):
+        """Train the edge filter, then the edge classifier, on events with truth.
+
+        Both losses are the binary cross-entropy of every real edge's label (both hits
+        from one particle). The filter sees every candidate edge of the training events;
+        the classifier sees the edges the filter keeps, one event per step by default,
+        padding edges weighted 0.
+
+        Args:
+            events: iterable of `Event`s with truth.
+            validation_events: events with truth scored after every epoch, or None.
+            epochs: passes of the classifier over the training events.
+            learning_rate: Adam's learning rate (cosine-decayed to 1% over the training).
+            filter_epochs: passes of the filter over the training edges.
+            batch_size: events per classifier step.
+            verbose: Keras's progress output.
+            seed: seeds Keras's weight initialisation and the event order.
+
+        Returns:
+            self, with `history` (Keras's per-epoch logs, the filter's prefixed
+            `filter_`).
+        """
+        keras.utils.set_random_seed(seed)
+        graphs = [self._labelled_graph(event, "training") for event in events]
+        if not graphs:
+            raise ValueError("fit needs at least one training event")
+        val_graphs = None if validation_events is None else [
+            self._labelled_graph(event, "validation") for event in validation_events]
+        self.history = {}
+        if self.edge_filter is not None:
+            graphs, val_graphs = self._fit_filter(graphs, val_graphs, filter_epochs, verbose)
+        adapt_scaling(self.classifier, graphs)
+        train = pad_graphs(graphs)
+        validation = None
+        if val_graphs:
+            val = pad_graphs(val_graphs)
+            validation = (self._inputs(val), val["labels"][..., None], val["mask"])
+        steps = epochs * int(np.ceil(len(graphs) / batch_size))
+        schedule = keras.optimizers.schedules.CosineDecay(learning_rate, steps, alpha=0.01)
+        self.classifier.compile(
+            optimizer=keras.optimizers.Adam(schedule),
+            loss=keras.losses.BinaryCrossentropy(from_logits=True),
+            weighted_metrics=[keras.metrics.BinaryAccuracy(threshold=0.0)],
+        )
+        fit = self.classifier.fit(self._inputs(train), train["labels"][..., None],
+                                  sample_weight=train["mask"], validation_data=validation,
+                                  epochs=epochs, batch_size=batch_size, shuffle=True,
+                                  verbose=verbose)
+        self.history.update({k: [float(v) for v in vs] for k, vs in fit.history.items()})
+        return self
+
+    def _fit_filter(self, graphs, val_graphs, epochs, verbose):
+        """Train the filter on every edge, set its threshold, return the filtered graphs."""
+        inputs = np.concatenate([filter_inputs(g) for g in graphs])
+        labels = np.concatenate([g.labels for g in graphs]).astype("float32")
+        self.edge_filter.get_layer("filter_scaling").adapt(inputs)
+        self.edge_filter.compile(optimizer=keras.optimizers.Adam(1e-3),
+                                 loss=keras.losses.BinaryCrossentropy(from_logits=True))
+        fit = self.edge_filter.fit(inputs, labels, epochs=epochs, batch_size=4096,
+                                   shuffle=True, verbose=verbose)
+        self.history.update({f"filter_{k}": [float(v) for v in vs] for k, vs in fit.history.items()})
+        logits = [self._filter_logits(g) for g in graphs]
+        true_logits = np.concatenate([lg[g.labels] for lg, g in zip(logits, graphs)])
+        efficiency = self.config["filter_efficiency"]
+        self.config["filter_threshold"] = float(
+            np.quantile(true_logits, 1 - efficiency) if len(true_logits) else 0.0)
+        kept = [select_edges(g, lg > self.config["filter_threshold"]) for g, lg in zip(graphs, logits)]
+        if val_graphs is not None:
+            val_graphs = [select_edges(g, self._filter_logits(g) > self.config["filter_threshold"])
+                          for g in val_graphs]
+        return kept, val_graphs
+
+    def _labelled_graph(self, event, what):
+        if event.truth is None:
+            raise ValueError(f"{what} event {event.event_id} has no truth: training needs the "
+                             "-truth.csv file beside the hits")
+        return event_graph(event, **self.config["graph_options"])
+
+    @staticmethod
+    def _inputs(padded):
+        return [padded["nodes"], padded["edges"], padded["edge_features"]]
+
+    def edge_scores(self, event, graph: EventGraph | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """`(edges (2, E), scores (E,))`: the event's edges after the filter and their
+        probability of joining two hits of one particle."""
+        graph = self.graph(event) if graph is None else graph
+        if graph.edges.shape[1] == 0:
+            return graph.edges, np.zeros(0)
+        padded = pad_graphs([graph])
+        logits = self.classifier.predict_on_batch(self._inputs(padded))
+        logits = np.asarray(keras.ops.convert_to_numpy(logits))[0, : graph.edges.shape[1], 0]
+        return graph.edges, 1.0 / (1.0 + np.exp(-logits.astype(np.float64)))
+
+    def reconstruct(self, event) -> np.ndarray:
+        """A track label for every hit of `event` (its rows' order), from the scored graph."""
+        edges, scores = self.edge_scores(event)
+        return build_tracks(event.n_hits, edges, scores, self.config["threshold"],
+                            self.config["builder"])
+
+    def save(self, directory) -> Path:
+        """Write `classifier.keras`, `filter.keras` and `track_finder.json` into `directory`."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        self.classifier.save(directory / "classifier.keras")
+        if self.edge_filter is not None:
+            self.edge_filter.save(directory / "filter.keras")
+        (directory / "track_finder.json").write_text(
+            json.dumps({"config": self.config, "history": self.history}, indent=2))
+        return directory
+
+    @classmethod
+    def load(cls, directory) -> TrackFinder:
+        """A `TrackFinder` saved by `save`."""
+        directory = Path(directory)
+        config_file = directory / "track_finder.json"
+        if not config_file.exists():
+            raise FileNotFoundError(f"{config_file} is missing: a track-finder directory holds "
+                                    "track_finder.json, classifier.keras and filter.keras, as "
+                                    "TrackFinder.save (grapa track train) writes them")
+        saved = json.loads(config_file.read_text())
+        finder = cls.__new__(cls)
+        finder.config = saved["config"]
+        finder.history = saved.get("history", {})
+        names = ["classifier.keras"] + (["filter.keras"] if finder.config["filter_efficiency"]
+                                        is not None else [])
+        for name in names:
+            if not (directory / name).exists():
+                raise FileNotFoundError(f"{directory / name} is missing: the track-finder "
+                                        "directory is incomplete; train it again with "
+                                        "grapa track train")
+        finder.classifier = keras.saving.load_model(directory / "classifier.keras")
+        finder.edge_filter = (keras.saving.load_model(directory / "filter.keras")
+                              if "filter.keras" in names else None)
+        return finder

@@ -1,0 +1,100 @@
+"""Graph construction on hits, against hand-computed values and a brute-force builder."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from grapa.tracking.graph import (
+    _phi_window_pairs,
+    cylindrical,
+    detector_layers,
+    edge_features,
+    hit_features,
+    layer_pair_graph,
+)
+from grapa.tracking.metrics import edge_metrics
+from grapa.tracking.simulate import BarrelDetector, simulate_event
+
+
+def _hits(x, y, z, volume, layer):
+    return pd.DataFrame({"hit_id": np.arange(1, len(x) + 1), "x": x, "y": y, "z": z,
+                         "volume_id": volume, "layer_id": layer, "module_id": 1})
+
+
+def test_hit_and_edge_features_by_hand():
+    hits = _hits([3.0, 0.0], [4.0, -72.0], [5.0, 30.0], [8, 8], [2, 4])
+    np.testing.assert_allclose(hit_features(hits), [[0.005, np.arctan2(4, 3) / np.pi, 0.005],
+                                                    [0.072, -0.5, 0.030]], rtol=1e-6)
+    dr, dphi, dz = 0.067, -np.pi / 2 - np.arctan2(4, 3), 0.025
+    np.testing.assert_allclose(edge_features(hits, np.array([[0], [1]]))[0],
+                               [dr, dphi, dz, dphi / dr], rtol=1e-5)
+
+
+def test_edge_dphi_wraps_at_pi():
+    hits = _hits([-100.0, -200.0], [1.0, -1.0], [0.0, 0.0], [8, 8], [2, 4])
+    _, phi, _ = cylindrical(hits)
+    assert abs(edge_features(hits, np.array([[0], [1]]))[0, 1]) < 0.02 < abs(phi[1] - phi[0])
+
+
+def test_detector_layers_ordered_by_radius():
+    radius = np.array([500.0, 32.0, 172.0, 32.0, 500.0])
+    hits = _hits(radius, np.zeros(5), np.zeros(5), [13, 8, 8, 8, 13], [6, 2, 8, 2, 6])
+    np.testing.assert_array_equal(detector_layers(hits), [2, 0, 1, 0, 2])
+
+
+def test_phi_window_pairs_match_brute_force():
+    rng = np.random.default_rng(0)
+    inner = rng.uniform(-np.pi, np.pi, 200)
+    inner[:5] = [np.pi - 1e-3, -np.pi + 1e-3, 3.1, -3.1, 0.0]  # next to the wrap
+    outer = rng.uniform(-np.pi, np.pi, 300)
+    half = rng.uniform(0.0, 0.2, 200)
+    i, o = _phi_window_pairs(inner, outer, half)
+    found = set(zip(i.tolist(), o.tolist()))
+    delta = np.abs((outer[None, :] - inner[:, None] + np.pi) % (2 * np.pi) - np.pi)
+    expected = set(zip(*np.nonzero(delta <= half[:, None])))
+    assert found == {(int(a), int(b)) for a, b in expected}
+    assert len(i) == len(found)  # no pair twice
+
+
+def _brute_force_graph(hits, min_pt, b_field, phi_margin, max_z0, max_skip):
+    r, phi, z = cylindrical(hits)
+    layers = detector_layers(hits)
+    k = 0.299792458e-3 * b_field / (2 * min_pt)
+    edges = set()
+    for a in range(len(hits)):
+        for b in range(len(hits)):
+            if not 1 <= layers[b] - layers[a] <= max_skip + 1:
+                continue
+            r_outer = np.median(r[layers == layers[b]])
+            window = phi_margin * abs(np.arcsin(min(r_outer * k, 1)) - np.arcsin(min(r[a] * k, 1))) + 1e-3
+            dphi = (phi[b] - phi[a] + np.pi) % (2 * np.pi) - np.pi
+            z0 = z[a] - r[a] * (z[b] - z[a]) / (r[b] - r[a])
+            if abs(dphi) <= window and abs(z0) < max_z0:
+                edges.add((a, b))
+    return edges
+
+
+def test_layer_pair_graph_matches_brute_force():
+    hits, _, _ = simulate_event(40, seed=3)
+    options = dict(min_pt=0.8, b_field=2.0, phi_margin=1.5, max_z0=150.0, max_skip=1)
+    edges = layer_pair_graph(hits, **options)
+    assert edges.shape[0] == 2 and edges.dtype == np.int64
+    assert set(zip(edges[0].tolist(), edges[1].tolist())) == _brute_force_graph(hits, **options)
+
+
+def test_layer_pair_graph_keeps_every_true_edge_above_min_pt():
+    """Ideal detector (no scattering, no smearing), vertices within max_z0: every pair of
+    consecutive hits of a particle above min_pt is a candidate edge."""
+    hits, truth, particles = simulate_event(300, seed=1, detector=BarrelDetector().ideal(),
+                                            inefficiency=0.0)
+    edges = layer_pair_graph(hits, min_pt=1.0, max_z0=300.0)
+    result = edge_metrics(edges, truth, hits, min_pt=1.0, particles=particles)
+    assert result["edge_efficiency"] == 1.0
+    r, _, _ = cylindrical(hits)
+    assert np.all(r[edges[1]] > r[edges[0]])  # inner -> outer
+
+
+def test_layer_pair_graph_rejects_bad_cuts():
+    hits, _, _ = simulate_event(5, seed=0)
+    with pytest.raises(ValueError, match="min_pt, b_field, phi_margin, max_z0 > 0"):
+        layer_pair_graph(hits, min_pt=0.0)

@@ -1,0 +1,130 @@
+"""The edge-classifier pipeline: padding, track building by hand, a tiny trained finder."""
+
+import numpy as np
+import pytest
+
+from grapa.tracking.events import make_event
+from grapa.tracking.pipeline import (
+    EventGraph,
+    TrackFinder,
+    _bucket,
+    build_tracks,
+    event_graph,
+    filter_inputs,
+    pad_graphs,
+)
+from grapa.tracking.simulate import simulate_event
+
+
+def _event(n_particles=60, seed=0, event_id=1000):
+    return make_event(event_id, *simulate_event(n_particles, seed=seed))
+
+
+def _same_partition(labels, groups):
+    """`labels` splits the hits into exactly `groups` (lists of hit rows)."""
+    for group in groups:
+        assert len(set(labels[group])) == 1, group
+    assert len({labels[g[0]] for g in groups}) == len(groups)
+
+
+def test_components_merge_what_the_walk_splits():
+    # two tracks 0-1-2-3 and 4-5-6-7, joined by one weaker wrong edge 1 -> 6
+    edges = np.array([[0, 1, 2, 4, 5, 6, 1], [1, 2, 3, 5, 6, 7, 6]])
+    scores = np.array([0.9, 0.9, 0.9, 0.9, 0.9, 0.9, 0.7])
+    components = build_tracks(9, edges, scores, 0.5, "components")
+    _same_partition(components, [[0, 1, 2, 3, 4, 5, 6, 7], [8]])
+    walk = build_tracks(9, edges, scores, 0.5, "walk")
+    _same_partition(walk, [[0, 1, 2, 3], [4, 5, 6, 7], [8]])
+
+
+def test_walk_keeps_the_best_of_two_outgoing_edges():
+    # hit 0 has two outgoing edges: 0 -> 1 (0.6) and 0 -> 2 (0.8); 2 -> 3 continues
+    edges = np.array([[0, 0, 2], [1, 2, 3]])
+    walk = build_tracks(4, edges, np.array([0.6, 0.8, 0.9]), 0.5, "walk")
+    _same_partition(walk, [[0, 2, 3], [1]])
+
+
+def test_threshold_drops_edges():
+    edges = np.array([[0, 1], [1, 2]])
+    labels = build_tracks(3, edges, np.array([0.4, 0.6]), 0.5, "components")
+    _same_partition(labels, [[0], [1, 2]])
+    with pytest.raises(ValueError, match="method must be one of"):
+        build_tracks(3, edges, np.array([0.4, 0.6]), method="greedy")
+
+
+def test_bucket_sizes():
+    assert [_bucket(n) for n in (1, 16, 17, 20, 21, 1000, 1024, 1025)] == [
+        16, 16, 20, 20, 24, 1024, 1024, 1280]
+
+
+def test_event_graph_labels_and_padding():
+    event = _event()
+    graph = event_graph(event, min_pt=0.5)
+    particle = event.truth["particle_id"].to_numpy()
+    np.testing.assert_array_equal(
+        graph.labels, (particle[graph.edges[0]] == particle[graph.edges[1]])
+        & (particle[graph.edges[0]] > 0))
+    assert filter_inputs(graph).shape == (graph.edges.shape[1], 10)
+    small = EventGraph(graph.nodes[:5], np.array([[0, 1], [1, 2]]), graph.edge_features[:2],
+                       np.array([True, False]))
+    padded = pad_graphs([graph, small])
+    n, e = len(graph.nodes), graph.edges.shape[1]
+    assert padded["nodes"].shape[1] >= n and padded["edges"].shape[1] >= e
+    np.testing.assert_array_equal(padded["edges"][1, :2], [[0, 1], [1, 2]])
+    assert np.all(padded["edges"][1, 2:] == -1) and np.all(padded["nodes"][1, 5:] == 0)
+    np.testing.assert_array_equal(padded["mask"][1], np.r_[1.0, 1.0, np.zeros(padded["mask"].shape[1] - 2)])
+    np.testing.assert_array_equal(padded["labels"][0, :e], graph.labels)
+    with pytest.raises(ValueError, match="more than the padded"):
+        pad_graphs([graph], n_nodes=10)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    events = [_event(60, seed=s, event_id=1000 + s) for s in range(3)]
+    finder = TrackFinder(units=8, steps=1, filter_efficiency=0.99)
+    finder.fit(events[:2], events[2:], epochs=2, filter_epochs=1, verbose=0)
+    return finder, events
+
+
+def test_filter_keeps_the_asked_fraction_of_true_edges(trained):
+    finder, events = trained
+    kept = sum(int(finder.graph(e).labels.sum()) for e in events[:2])
+    total = sum(int(event_graph(e, **finder.config["graph_options"]).labels.sum())
+                for e in events[:2])
+    assert 0.98 * total <= kept <= total
+    assert set(finder.history) >= {"loss", "val_loss", "filter_loss"}
+
+
+def test_scores_do_not_depend_on_padding(trained):
+    finder, events = trained
+    graph = finder.graph(events[2])
+    edges, scores = finder.edge_scores(events[2], graph)
+    assert edges.shape[1] == len(scores) and np.all((scores >= 0) & (scores <= 1))
+    padded = pad_graphs([graph], n_nodes=len(graph.nodes) + 100, n_edges=graph.edges.shape[1] + 300)
+    logits = np.asarray(finder.classifier.predict_on_batch(
+        [padded["nodes"], padded["edges"], padded["edge_features"]]))[0, : len(scores), 0]
+    np.testing.assert_allclose(1 / (1 + np.exp(-logits)), scores, atol=1e-5)
+
+
+def test_save_load_reconstruct(trained, tmp_path):
+    finder, events = trained
+    labels = finder.reconstruct(events[2])
+    assert labels.shape == (events[2].n_hits,) and labels.dtype == np.int64
+    finder.save(tmp_path / "run")
+    loaded = TrackFinder.load(tmp_path / "run")
+    assert loaded.config == finder.config
+    np.testing.assert_array_equal(loaded.reconstruct(events[2]), labels)
+    (tmp_path / "run" / "filter.keras").unlink()
+    with pytest.raises(FileNotFoundError, match="filter.keras is missing"):
+        TrackFinder.load(tmp_path / "run")
+    with pytest.raises(FileNotFoundError, match="track_finder.json is missing"):
+        TrackFinder.load(tmp_path)
+
+
+def test_training_needs_truth():
+    event = _event()
+    hits_only = make_event(event.event_id, event.hits)
+    with pytest.raises(ValueError, match="has no truth"):
+        TrackFinder(units=8, steps=1).fit([hits_only], epochs=1, verbose=0)
+    with pytest.raises(ValueError, match="builder must be one of"):
+        TrackFinder(builder="greedy")

@@ -12,6 +12,7 @@ from grapa.tracking.pipeline import (
     event_graph,
     filter_inputs,
     pad_graphs,
+    split_sectors,
 )
 from grapa.tracking.simulate import simulate_event
 
@@ -128,3 +129,19 @@ def test_training_needs_truth():
         TrackFinder(units=8, steps=1).fit([hits_only], epochs=1, verbose=0)
     with pytest.raises(ValueError, match="builder must be one of"):
         TrackFinder(builder="greedy")
+
+
+def test_split_sectors_by_inner_hit_azimuth():
+    # phi / pi of hits 0..4: -0.9, -0.1, 0.2, 0.8, 0.9; 2 sectors split at phi = 0
+    nodes = np.array([[0.1, p, 0.0] for p in (-0.9, -0.1, 0.2, 0.8, 0.9)], "float32")
+    edges = np.array([[0, 1, 2, 3], [1, 2, 3, 4]])
+    graph = EventGraph(nodes, edges, np.arange(16, dtype="float32").reshape(4, 4),
+                       np.array([True, False, True, True]))
+    low, high = split_sectors(graph, 2)
+    np.testing.assert_array_equal(low.nodes, nodes[[0, 1, 2]])
+    np.testing.assert_array_equal(low.edges, [[0, 1], [1, 2]])  # 0->1, 1->2 renumbered
+    np.testing.assert_array_equal(low.labels, [True, False])
+    np.testing.assert_array_equal(high.nodes, nodes[[2, 3, 4]])
+    np.testing.assert_array_equal(high.edges, [[0, 1], [1, 2]])  # 2->3, 3->4
+    np.testing.assert_array_equal(high.edge_features, graph.edge_features[2:])
+    assert split_sectors(graph, 1) == [graph]

@@ -3,8 +3,10 @@
 Each subcommand lives in one ``add_<name>`` function that registers its parser and
 points ``func`` at the function doing the work, in a module of this package by what it
 works on (``data``: simulate, inspect; ``train``: train, evaluate; ``demo``;
-``crosscheck``; ``scan``; ``cluster``; ``generate``: train-generator, generate). The installed ``grapa`` command starts
-in ``grapa_cli`` (outside this package), which picks the JAX backend before Keras loads.
+``crosscheck``; ``scan``; ``cluster``; ``generate``: train-generator, generate; ``track``:
+track finding on TrackML events, with steps of its own: ``grapa track train``,
+``reconstruct``, ``evaluate``). The installed ``grapa`` command starts in ``grapa_cli``
+(outside this package), which picks the JAX backend before Keras loads.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from grapa.cli.data import add_inspect, add_simulate
 from grapa.cli.demo import add_demo
 from grapa.cli.generate import add_generate, add_train_generator
 from grapa.cli.scan import add_scan
+from grapa.cli.track import add_track
 from grapa.cli.train import add_evaluate, add_train
 
 
@@ -32,10 +35,19 @@ def _build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for add in _SUBCOMMANDS:
         add(subparsers)
-    for subparser in subparsers.choices.values():  # `grapa train ... --verbose` works too
+    _add_verbose_flag(subparsers)
+    return parser
+
+
+def _add_verbose_flag(subparsers) -> None:
+    """`--verbose` after every subcommand (`grapa train ... --verbose`), and after the steps
+    of one with steps of its own (`grapa track train ... --verbose`)."""
+    for subparser in subparsers.choices.values():
         subparser.add_argument("--verbose", action="store_true", default=argparse.SUPPRESS,
                                help=_VERBOSE_HELP)
-    return parser
+        for action in subparser._actions:  # argparse lists a parser's subparsers nowhere public
+            if isinstance(action, argparse._SubParsersAction):
+                _add_verbose_flag(action)
 
 
 _VERBOSE_HELP = "on an error, print Python's full back trace, not only grapa's message"
@@ -48,7 +60,7 @@ _EXPLAINED = (CommandError, FileNotFoundError, ValueError, FloatingPointError)
 # Subcommand registration functions, in the order `grapa --help` lists them.
 _SUBCOMMANDS: list = [
     add_demo, add_simulate, add_inspect, add_train, add_evaluate, add_crosscheck, add_scan,
-    add_cluster, add_train_generator, add_generate,
+    add_cluster, add_train_generator, add_generate, add_track,
 ]
 
 

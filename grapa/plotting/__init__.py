@@ -12,7 +12,7 @@ One module per kind of figure: `roc` (ROC and double ROC), `distributions` (scor
 histograms), `maps` (AUC feature map, cross table), `reconstruction` (input vs output
 jet), `training` (loss history, learned metric), `scan` (a hyperparameter scan),
 `clustering` (confusion matrix and embedding of a clustering), `generative`
-(real vs generated jets);
+(real vs generated jets), `tracking` (tracking efficiency, event display);
 `_common` holds the shared figure helpers, colours and `FEATURE_NAMES`. Import the
 figures from here: `grapa.plotting.plot_roc`.
 """
@@ -25,6 +25,7 @@ from grapa.plotting.maps import plot_cross_table, plot_feature_auc_map
 from grapa.plotting.reconstruction import plot_reconstruction
 from grapa.plotting.roc import plot_double_roc, plot_roc
 from grapa.plotting.scan import plot_scan
+from grapa.plotting.tracking import plot_event_display, plot_tracking_efficiency
 from grapa.plotting.training import plot_history, plot_metric
 
 __all__ = [
@@ -33,6 +34,7 @@ __all__ = [
     "plot_cross_table",
     "plot_double_roc",
     "plot_embedding",
+    "plot_event_display",
     "plot_feature_auc_map",
     "plot_generated",
     "plot_history",
@@ -41,4 +43,5 @@ __all__ = [
     "plot_reconstruction",
     "plot_roc",
     "plot_scan",
+    "plot_tracking_efficiency",
 ]

@@ -317,6 +317,7 @@ class TrackFinder:
         self.edge_filter = build_edge_filter() if filter_efficiency is not None else None
         self.classifier = build_edge_classifier(units, steps, hidden_layers, aggregation)
         self.history: dict[str, list[float]] = {}
+        self.training_summary: dict[str, int] = {}
 
     def graph(self, event) -> EventGraph:
         """The event's candidate graph (`event_graph` with this finder's options), after
@@ -356,7 +357,8 @@ class TrackFinder:
 
         Returns:
             self, with `history` (Keras's per-epoch logs, the filter's prefixed
-            `filter_`).
+            `filter_`) and `training_summary` (events, candidate edges, edges after the
+            filter, true edges among them).
         """
         keras.utils.set_random_seed(seed)
         graphs = [self._labelled_graph(event, "training") for event in events]
@@ -365,8 +367,13 @@ class TrackFinder:
         val_graphs = None if validation_events is None else [
             self._labelled_graph(event, "validation") for event in validation_events]
         self.history = {}
+        candidate_edges = sum(g.edges.shape[1] for g in graphs)
         if self.edge_filter is not None:
             graphs, val_graphs = self._fit_filter(graphs, val_graphs, filter_epochs, verbose)
+        self.training_summary = {
+            "events": len(graphs), "candidate_edges": int(candidate_edges),
+            "filtered_edges": int(sum(g.edges.shape[1] for g in graphs)),
+            "true_filtered_edges": int(sum(g.labels.sum() for g in graphs))}
         adapt_scaling(self.classifier, graphs)
         train = pad_graphs([piece for g in graphs for piece in split_sectors(g, sectors)])
         validation = None
@@ -443,7 +450,8 @@ class TrackFinder:
         if self.edge_filter is not None:
             self.edge_filter.save(directory / "filter.keras")
         (directory / "track_finder.json").write_text(
-            json.dumps({"config": self.config, "history": self.history}, indent=2))
+            json.dumps({"config": self.config, "history": self.history,
+                        "training_summary": self.training_summary}, indent=2))
         return directory
 
     @classmethod
@@ -459,6 +467,7 @@ class TrackFinder:
         finder = cls.__new__(cls)
         finder.config = saved["config"]
         finder.history = saved.get("history", {})
+        finder.training_summary = saved.get("training_summary", {})
         names = ["classifier.keras"] + (["filter.keras"] if finder.config["filter_efficiency"]
                                         is not None else [])
         for name in names:

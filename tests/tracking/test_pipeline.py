@@ -94,6 +94,9 @@ def test_filter_keeps_the_asked_fraction_of_true_edges(trained):
                 for e in events[:2])
     assert 0.98 * total <= kept <= total
     assert set(finder.history) >= {"loss", "val_loss", "filter_loss"}
+    summary = finder.training_summary
+    assert summary["events"] == 2 and summary["filtered_edges"] <= summary["candidate_edges"]
+    assert summary["true_filtered_edges"] == kept
 
 
 def test_scores_do_not_depend_on_padding(trained):

@@ -13,7 +13,7 @@ EXECUTED = [
     "tutorials/layers.md", "tutorials/training.md", "data.md", "tutorials/oneoff.md",
     "tutorials/anomaly-scores.md", "tutorials/karate-club.md", "tutorials/digits.md", "tutorials/cosmic-rays.md",
     "tutorials/top-tagging.md", "tutorials/speed.md", "tutorials/clustering.md",
-    "tutorials/generating.md",
+    "tutorials/generating.md", "tutorials/tracking.md",
 ]
 
 

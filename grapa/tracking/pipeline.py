@@ -39,6 +39,7 @@ from grapa.layers.sparse import EdgeEnds, InteractionNetwork
 from grapa.tracking.graph import (
     N_EDGE_FEATURES,
     N_HIT_FEATURES,
+    detector_layers,
     edge_features,
     hit_features,
     layer_pair_graph,
@@ -51,6 +52,7 @@ __all__ = [
     "build_edge_classifier",
     "build_edge_filter",
     "filter_inputs",
+    "layer_steps",
     "build_tracks",
     "event_graph",
     "pad_graphs",
@@ -246,17 +248,25 @@ def adapt_scaling(classifier: keras.Model, graphs: list[EventGraph]) -> None:
         np.concatenate([g.edge_features for g in graphs])[None])
 
 
+def layer_steps(hits, edges: np.ndarray) -> np.ndarray:
+    """`(E,)` how many layers each edge crosses (1: the next layer, 2: one skipped)."""
+    layers = detector_layers(hits)
+    return layers[edges[1]] - layers[edges[0]] if edges.shape[1] else np.zeros(0, np.int64)
+
+
 def build_tracks(n_hits: int, edges: np.ndarray, scores: np.ndarray, threshold: float = 0.5,
-                 method: str = "walk") -> np.ndarray:
+                 method: str = "walk", groups: np.ndarray | None = None) -> np.ndarray:
     """Track candidates from scored edges: a label per hit, hits sharing one label form a
     candidate (a hit without a kept edge is a candidate of its own).
 
     `"components"`: the connected components of the edges scoring above `threshold`
     (`scipy.sparse.csgraph.connected_components`). `"walk"`: of those edges, each hit
-    keeps only its best-scoring outgoing (outward) edge and its best incoming one, and an
-    edge stays when it is both: every hit then has at most one neighbour on each side, so
-    candidates are chains and two tracks joined by one wrong edge, or a track that picked
-    up a stray hit, come apart at the weaker edge.
+    keeps only its best-scoring outgoing (outward) edge and its best incoming one within
+    each group, and an edge stays when it is both; then the connected components. With
+    `groups` the number of layers an edge crosses, a track's edges to the next layer and
+    its edges over a missing hit do not compete, while a wrong edge that joins two
+    tracks loses to the true edge of the same step at both of its ends. Without
+    `groups`, every hit keeps one edge per side and candidates are chains.
 
     Args:
         n_hits: number of hits in the event.
@@ -264,6 +274,8 @@ def build_tracks(n_hits: int, edges: np.ndarray, scores: np.ndarray, threshold: 
         scores: `(E,)` edge scores in [0, 1].
         threshold: the lowest score an edge may have.
         method: `"walk"` or `"components"`.
+        groups: `(E,)` integer group of each edge for the walk (e.g. its layer step), or
+            None for one group.
 
     Returns:
         int64 `(n_hits,)` candidate labels.
@@ -274,10 +286,12 @@ def build_tracks(n_hits: int, edges: np.ndarray, scores: np.ndarray, threshold: 
     keep = scores > threshold
     source, target, score = edges[0][keep], edges[1][keep], scores[keep]
     if method == "walk" and len(score):
+        group = np.zeros(len(score), np.int64) if groups is None else np.asarray(groups)[keep]
         best = np.ones(len(score), bool)
-        for end in (source, target):  # the best edge at each hit, per side
-            order = np.lexsort((-score, end))
-            first = np.r_[True, end[order][1:] != end[order][:-1]]
+        for end in (source, target):  # the best edge at each hit, per side and group
+            key = end.astype(np.int64) * (int(group.max()) + 1) + group
+            order = np.lexsort((-score, key))
+            first = np.r_[True, key[order][1:] != key[order][:-1]]
             is_best = np.zeros(len(score), bool)
             is_best[order[first]] = True
             best &= is_best
@@ -293,7 +307,8 @@ class TrackFinder:
     Args:
         units, steps, hidden_layers, aggregation: the edge classifier
             (`build_edge_classifier`).
-        threshold: edge score above which an edge is kept for the tracks.
+        threshold: edge score above which an edge is kept for the tracks (on 1,000-
+            particle events, the walk's efficiency and purity rose from 0.5 to 0.9).
         builder: `"walk"` or `"components"` (`build_tracks`).
         filter_efficiency: the fraction of true edges the filter keeps on the training
             events (its threshold is set to that quantile of their scores), or None for
@@ -301,7 +316,7 @@ class TrackFinder:
         graph_options: passed to `layer_pair_graph` (e.g. `min_pt`, `max_z0`).
     """
 
-    def __init__(self, units=64, steps=4, hidden_layers=2, aggregation="sum", threshold=0.5,
+    def __init__(self, units=64, steps=4, hidden_layers=2, aggregation="sum", threshold=0.9,
                  builder="walk", filter_efficiency=0.995, graph_options=None):
         if builder not in BUILDERS:
             raise ValueError(f"builder must be one of {BUILDERS}, got {builder!r}")
@@ -437,10 +452,11 @@ class TrackFinder:
         return graph.edges, 1.0 / (1.0 + np.exp(-logits.astype(np.float64)))
 
     def reconstruct(self, event) -> np.ndarray:
-        """A track label for every hit of `event` (its rows' order), from the scored graph."""
+        """A track label for every hit of `event` (its rows' order), from the scored graph;
+        the walk lets edges compete only with edges crossing as many layers."""
         edges, scores = self.edge_scores(event)
         return build_tracks(event.n_hits, edges, scores, self.config["threshold"],
-                            self.config["builder"])
+                            self.config["builder"], groups=layer_steps(event.hits, edges))
 
     def save(self, directory) -> Path:
         """Write `classifier.keras`, `filter.keras` and `track_finder.json` into `directory`."""

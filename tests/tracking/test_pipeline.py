@@ -148,3 +148,17 @@ def test_split_sectors_by_inner_hit_azimuth():
     np.testing.assert_array_equal(high.edges, [[0, 1], [1, 2]])  # 2->3, 3->4
     np.testing.assert_array_equal(high.edge_features, graph.edge_features[2:])
     assert split_sectors(graph, 1) == [graph]
+
+
+def test_grouped_walk_keeps_skip_edges_and_drops_a_wrong_edge():
+    # track A: hits 0,1,2 on layers 0,1,2 with its skip edge 0 -> 2; track B: 3,4,5 the
+    # same; a wrong edge 0 -> 4 (step 1) scores below A's own step-1 edge 0 -> 1
+    edges = np.array([[0, 1, 0, 3, 4, 3, 0], [1, 2, 2, 4, 5, 5, 4]])
+    scores = np.array([0.95, 0.95, 0.9, 0.95, 0.95, 0.9, 0.92])
+    steps = np.array([1, 1, 2, 1, 1, 2, 1])
+    grouped = build_tracks(6, edges, scores, 0.5, "walk", groups=steps)
+    _same_partition(grouped, [[0, 1, 2], [3, 4, 5]])
+    # one group: hit 0 keeps only its best outgoing edge (0 -> 1), the skip edges lose
+    chains = build_tracks(6, edges, scores, 0.5, "walk")
+    _same_partition(chains, [[0, 1, 2], [3, 4, 5]])
+    assert len(set(build_tracks(6, edges, scores, 0.5, "components"))) == 1  # merged

@@ -93,7 +93,7 @@ def main():
     for size in args.sizes:
         results = measure(finder, size, args.events, seed=size)
         raw, kept = np.median(np.array(results["edges"]), axis=0)
-        line = [f"{size} particles ({raw / 1e3:.0f}k -> {kept / 1e3:.0f}k edges):"]
+        line = [f"{size} particles ({raw / 1e3:.0f}k -> {kept / 1e3:.0f}k edges)"]
         for stage in STAGES:
             values = np.array(results[stage])
             seconds[size, stage] = np.median(values[:, 0])

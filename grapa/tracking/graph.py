@@ -98,8 +98,18 @@ def _phi_window_pairs(phi_inner, phi_outer, half_width):
     return inner, extended_index[positions]
 
 
+def _nearest_per_group(group: np.ndarray, distance: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the `k` smallest `distance` values within each `group` value."""
+    order = np.lexsort((distance, group))
+    sorted_group = group[order]
+    starts = np.r_[0, np.flatnonzero(sorted_group[1:] != sorted_group[:-1]) + 1]
+    rank = np.arange(len(order)) - np.repeat(starts, np.diff(np.r_[starts, len(order)]))
+    return np.sort(order[rank < k])
+
+
 def layer_pair_graph(hits: pd.DataFrame, *, min_pt: float = 1.0, b_field: float = 2.0,
                      phi_margin: float = 2.0, max_z0: float = 200.0, max_skip: int = 1,
+                     max_neighbours: int | None = None,
                      layers: np.ndarray | None = None) -> np.ndarray:
     r"""Candidate edges between hits on nearby layers that a track could join.
 
@@ -116,7 +126,11 @@ def layer_pair_graph(hits: pd.DataFrame, *, min_pt: float = 1.0, b_field: float 
       `|z_0| < max_z0`, with `z_0 = z_1 - r_1 (z_2 - z_1) / (r_2 - r_1)`.
 
     Charges of both signs pass (the window is symmetric). Hits are matched by binary
-    search in phi, so time and memory grow with the edges kept, not with hit pairs.
+    search in phi, so time and memory grow with the edges kept, not with hit pairs. The
+    pairs inside fixed windows grow with the square of the hit density, so
+    `max_neighbours` keeps, per inner hit and outer layer, only the pairs closest to the
+    window's centre (smallest `(dphi / window)^2 + (z_0 / max_z0)^2`): then the edges
+    grow linearly with the hits.
 
     Args:
         hits: the event's hits (`x, y, z, volume_id, layer_id`).
@@ -125,11 +139,14 @@ def layer_pair_graph(hits: pd.DataFrame, *, min_pt: float = 1.0, b_field: float 
         phi_margin: factor on the phi window.
         max_z0: largest |z| (mm) where the pair's line may cross the beam line.
         max_skip: how many layers a pair may jump (0: adjacent layers only).
+        max_neighbours: most outer hits per inner hit and layer, or None for all.
         layers: each hit's layer number (default: `detector_layers(hits)`).
 
     Returns:
         int64 array `(2, E)` of (inner, outer) hit rows.
     """
+    if max_neighbours is not None and max_neighbours < 1:
+        raise ValueError(f"max_neighbours must be >= 1 or None, got {max_neighbours}")
     if min_pt <= 0 or b_field <= 0 or phi_margin <= 0 or max_z0 <= 0 or max_skip < 0:
         raise ValueError(
             f"layer_pair_graph needs min_pt, b_field, phi_margin, max_z0 > 0 and max_skip >= 0, "
@@ -149,14 +166,20 @@ def layer_pair_graph(hits: pd.DataFrame, *, min_pt: float = 1.0, b_field: float 
             r_outer = np.median(r[outer_rows])
             bend = (np.arcsin(np.minimum(r_outer * curvature, 1.0))
                     - np.arcsin(np.minimum(r[inner_rows] * curvature, 1.0)))
-            inner, outer = _phi_window_pairs(phi[inner_rows], phi[outer_rows],
-                                             phi_margin * np.abs(bend) + 1e-3)
-            inner, outer = inner_rows[inner], outer_rows[outer]
+            window = phi_margin * np.abs(bend) + 1e-3
+            local, outer = _phi_window_pairs(phi[inner_rows], phi[outer_rows], window)
+            inner, outer = inner_rows[local], outer_rows[outer]
             dr = r[outer] - r[inner]
             z0 = z[inner] - r[inner] * (z[outer] - z[inner]) / dr
             keep = (dr > 0) & (np.abs(z0) < max_z0)
-            sources.append(inner[keep])
-            targets.append(outer[keep])
+            inner, outer = inner[keep], outer[keep]
+            if max_neighbours is not None:
+                dphi = _wrap(phi[outer] - phi[inner]) / window[local[keep]]
+                closest = _nearest_per_group(inner, dphi ** 2 + (z0[keep] / max_z0) ** 2,
+                                             max_neighbours)
+                inner, outer = inner[closest], outer[closest]
+            sources.append(inner)
+            targets.append(outer)
     if not sources:
         return np.zeros((2, 0), np.int64)
     return np.stack([np.concatenate(sources), np.concatenate(targets)]).astype(np.int64)

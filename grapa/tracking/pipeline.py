@@ -375,7 +375,12 @@ class TrackFinder:
             `filter_`) and `training_summary` (events, candidate edges, edges after the
             filter, true edges among them).
         """
-        keras.utils.set_random_seed(seed)
+        keras.utils.set_random_seed(seed)  # then fresh networks: seeded initial weights
+        config = self.config
+        if self.edge_filter is not None:
+            self.edge_filter = build_edge_filter()
+        self.classifier = build_edge_classifier(config["units"], config["steps"],
+                                                config["hidden_layers"], config["aggregation"])
         graphs = [self._labelled_graph(event, "training") for event in events]
         if not graphs:
             raise ValueError("fit needs at least one training event")

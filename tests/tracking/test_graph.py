@@ -98,3 +98,24 @@ def test_layer_pair_graph_rejects_bad_cuts():
     hits, _, _ = simulate_event(5, seed=0)
     with pytest.raises(ValueError, match="min_pt, b_field, phi_margin, max_z0 > 0"):
         layer_pair_graph(hits, min_pt=0.0)
+
+
+def test_nearest_per_group_by_hand():
+    from grapa.tracking.graph import _nearest_per_group
+
+    group = np.array([0, 1, 0, 0, 1, 2])
+    distance = np.array([0.3, 0.5, 0.1, 0.2, 0.4, 9.0])
+    # group 0: rows 0, 2, 3 (0.3, 0.1, 0.2) keep 2 and 3; group 1 keeps both; group 2 its one
+    np.testing.assert_array_equal(_nearest_per_group(group, distance, 2), [1, 2, 3, 4, 5])
+
+
+def test_max_neighbours_keeps_a_subset_capped_per_hit_and_layer():
+    hits, _, _ = simulate_event(300, seed=4)
+    full = layer_pair_graph(hits, min_pt=0.5)
+    capped = layer_pair_graph(hits, min_pt=0.5, max_neighbours=3)
+    assert set(zip(*capped.tolist())) <= set(zip(*full.tolist()))
+    layers = detector_layers(hits)
+    _, counts = np.unique(capped[0] * 100 + layers[capped[1]], return_counts=True)
+    assert counts.max() == 3 and capped.shape[1] < full.shape[1]
+    with pytest.raises(ValueError, match="max_neighbours must be >= 1"):
+        layer_pair_graph(hits, max_neighbours=0)

@@ -35,8 +35,7 @@ def test_edge_ends_gathers_source_then_target():
             np.testing.assert_allclose(out[b, e], expected, atol=1e-6)
 
 
-@pytest.mark.parametrize("aggregation", ["sum", "mean", "max"])
-@pytest.mark.parametrize("residual", [True, False])
+@pytest.mark.parametrize("aggregation, residual", [("sum", True), ("mean", False), ("max", True)])
 def test_interaction_network_harness(tmp_path, aggregation, residual):
     nodes, edges, edge_features = _graph()
     run_layer_test(InteractionNetwork,

@@ -69,9 +69,9 @@ def scatter(messages, index, n_segments, batch, n_nodes, aggregation):
     return ops.reshape(pooled[:-1], (batch, n_nodes, features))
 
 
-def edge_node_mask(nodes, edges):
-    """`(batch, nodes)` bool: features not all zero, or an end of a real edge."""
-    flat, source, target, valid, n_segments = _edge_parts(nodes, edges)
+def edge_node_mask(nodes, source, target, valid, n_segments):
+    """`(batch, nodes)` bool: features not all zero, or an end of a real edge (indices
+    and mask as `_edge_parts` returns them)."""
     batch, n_nodes = ops.shape(nodes)[0], ops.shape(nodes)[1]
     ones = ops.cast(ops.expand_dims(valid, -1), nodes.dtype)
     degree = (scatter(ones, source, n_segments, batch, n_nodes, "sum")
@@ -213,7 +213,8 @@ class InteractionNetwork(keras.layers.Layer):
         flat, source, target, valid, n_segments = _edge_parts(nodes, edges)
         batch, n_nodes = ops.shape(nodes)[0], ops.shape(nodes)[1]
         edge_mask = ops.cast(ops.expand_dims(valid, -1), nodes.dtype)
-        real_nodes = ops.cast(ops.expand_dims(edge_node_mask(nodes, edges), -1), nodes.dtype)
+        real_nodes = ops.cast(ops.expand_dims(
+            edge_node_mask(nodes, source, target, valid, n_segments), -1), nodes.dtype)
 
         ends = [gather_nodes(flat, source), gather_nodes(flat, target)]
         messages = _run(self.edge_network, ops.concatenate([*ends, edge_features], axis=-1))

@@ -59,7 +59,7 @@ def _add_train(steps) -> None:
                         help="width of the edge classifier (default %(default)s)")
     parser.add_argument("--steps", type=int, default=4,
                         help="message-passing steps of the edge classifier (default %(default)s)")
-    parser.add_argument("--learning-rate", type=float, default=1e-3,
+    parser.add_argument("--learning-rate", type=float, default=3e-3,
                         help="Adam's initial learning rate (default %(default)s)")
     parser.add_argument("--max-events", type=int, default=None, metavar="N",
                         help="read at most the first N events of --events and of --validation "

@@ -107,8 +107,9 @@ def test_evaluate_reports_the_metrics_of_the_submitted_labels(run, tmp_path, cap
         assert row["trackml_score"] == pytest.approx(scores[-1], abs=1e-12)
         direct.append(metrics)
     pooled = combine_metrics(direct)
-    assert report["efficiency"] == pytest.approx(pooled["efficiency"], abs=1e-12)
-    assert report["purity"] == pytest.approx(pooled["purity"], abs=1e-12)
+    for key in ("efficiency", "purity"):  # a barely trained finder may keep no track: NaN
+        expected = None if np.isnan(pooled[key]) else pytest.approx(pooled[key], abs=1e-12)
+        assert report[key] == expected, key
     assert {key: report["counts"][key] for key in pooled if key.startswith("n_")} == {
         key: value for key, value in pooled.items() if key.startswith("n_")}
     assert report["trackml_score"] == pytest.approx(np.mean(scores), abs=1e-12)

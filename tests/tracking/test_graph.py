@@ -25,9 +25,13 @@ def test_hit_and_edge_features_by_hand():
     hits = _hits([3.0, 0.0], [4.0, -72.0], [5.0, 30.0], [8, 8], [2, 4])
     np.testing.assert_allclose(hit_features(hits), [[0.005, np.arctan2(4, 3) / np.pi, 0.005],
                                                     [0.072, -0.5, 0.030]], rtol=1e-6)
+    # hits at r = 5 mm, z = 5 mm and r = 72 mm, z = 30 mm
     dr, dphi, dz = 0.067, -np.pi / 2 - np.arctan2(4, 3), 0.025
+    cot_theta = 25.0 / 67.0
+    z0 = 0.005 - 0.005 * cot_theta  # metres: the line back to r = 0
+    r_phi_slope = (0.005 + 0.072) / 2 * dphi / dr
     np.testing.assert_allclose(edge_features(hits, np.array([[0], [1]]))[0],
-                               [dr, dphi, dz, dphi / dr], rtol=1e-5)
+                               [dr, dphi, dz, dphi / dr, cot_theta, z0, r_phi_slope], rtol=1e-5)
 
 
 def test_edge_dphi_wraps_at_pi():

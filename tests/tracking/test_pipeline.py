@@ -65,7 +65,7 @@ def test_event_graph_labels_and_padding():
     np.testing.assert_array_equal(
         graph.labels, (particle[graph.edges[0]] == particle[graph.edges[1]])
         & (particle[graph.edges[0]] > 0))
-    assert filter_inputs(graph).shape == (graph.edges.shape[1], 10)
+    assert filter_inputs(graph).shape == (graph.edges.shape[1], 11)  # (r, z) twice, 7
     small = EventGraph(graph.nodes[:5], np.array([[0, 1], [1, 2]]), graph.edge_features[:2],
                        np.array([True, False]))
     padded = pad_graphs([graph, small])
@@ -73,6 +73,7 @@ def test_event_graph_labels_and_padding():
     assert padded["nodes"].shape[1] >= n and padded["edges"].shape[1] >= e
     np.testing.assert_array_equal(padded["edges"][1, :2], [[0, 1], [1, 2]])
     assert np.all(padded["edges"][1, 2:] == -1) and np.all(padded["nodes"][1, 5:] == 0)
+    np.testing.assert_array_equal(padded["nodes"][0, :n], graph.nodes[:, [0, 2]])  # r, z
     np.testing.assert_array_equal(padded["mask"][1], np.r_[1.0, 1.0, np.zeros(padded["mask"].shape[1] - 2)])
     np.testing.assert_array_equal(padded["labels"][0, :e], graph.labels)
     with pytest.raises(ValueError, match="more than the padded"):

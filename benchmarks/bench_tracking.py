@@ -29,6 +29,7 @@ from grapa.tracking.pipeline import (  # noqa: E402
     TrackFinder,
     build_tracks,
     event_graph,
+    layer_steps,
     select_edges,
 )
 from grapa.tracking.simulate import simulate_event  # noqa: E402
@@ -71,7 +72,9 @@ def measure(finder, n_particles, n_events, seed):
         with Stage(target, "classifier"):
             edges, scores = finder.edge_scores(event, kept)
         with Stage(target, "build"):
-            build_tracks(event.n_hits, edges, scores, finder.config["threshold"], "walk")
+            build_tracks(event.n_hits, edges, scores, finder.config["threshold"], "walk",
+                         groups=layer_steps(event.hits, edges),
+                         mend_threshold=finder.config.get("mend_threshold"))
         if i:
             results.setdefault("edges", []).append((graph.edges.shape[1], kept.edges.shape[1]))
     return results

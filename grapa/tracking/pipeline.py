@@ -14,7 +14,7 @@ HL-LHC particle tracking", Eur. Phys. J. C 81 (2021) 876), stage by stage:
 4. **track building** (`build_tracks`): the edges above a threshold, as connected
    components (`"components"`), or after a walk that keeps for each hit only its best
    outgoing and best incoming edge (`"walk"`), so two tracks that touch through one
-   wrong edge come apart.
+   wrong edge come apart; then weaker edges mend tracks broken at one edge.
 
 `TrackFinder` holds the three together: `fit(events)`, `edge_scores(event)`,
 `reconstruct(event)` and a directory it saves to and loads from.
@@ -273,7 +273,8 @@ def layer_steps(hits, edges: np.ndarray) -> np.ndarray:
 
 
 def build_tracks(n_hits: int, edges: np.ndarray, scores: np.ndarray, threshold: float = 0.5,
-                 method: str = "walk", groups: np.ndarray | None = None) -> np.ndarray:
+                 method: str = "walk", groups: np.ndarray | None = None,
+                 mend_threshold: float | None = None) -> np.ndarray:
     """Track candidates from scored edges: a label per hit, hits sharing one label form a
     candidate (a hit without a kept edge is a candidate of its own).
 
@@ -286,6 +287,18 @@ def build_tracks(n_hits: int, edges: np.ndarray, scores: np.ndarray, threshold: 
     tracks loses to the true edge of the same step at both of its ends. Without
     `groups`, every hit keeps one edge per side and candidates are chains.
 
+    Mending (`mend_threshold`): a track whose one edge scored below `threshold` falls
+    into two candidates, and when neither holds more than half of its hits the particle
+    is lost and both count against the purity. After the kept edges are chosen, an edge
+    scoring in (`mend_threshold`, `threshold`] joins two candidates when its inner hit
+    has no kept outgoing edge and its outer hit no kept incoming one (both are free
+    ends), and it is the best such edge at both; a confident edge is never overruled.
+    The two score cuts follow the walkthrough of the Exa.TrkX successor acorn (its
+    `CCandWalk` and `EdgeMending` track builders: a high cut for the confident paths, a
+    lower one to continue them). On 1,000-particle validation events, a threshold of 0.9
+    and a mending threshold of 0.1 took the walk from an efficiency of 0.945 and a
+    purity of 0.569 to 0.964 and 0.769 (0.05 to 0.3 all did within 0.01).
+
     Args:
         n_hits: number of hits in the event.
         edges: `(2, E)` (inner, outer) hit rows.
@@ -294,28 +307,51 @@ def build_tracks(n_hits: int, edges: np.ndarray, scores: np.ndarray, threshold: 
         method: `"walk"` or `"components"`.
         groups: `(E,)` integer group of each edge for the walk (e.g. its layer step), or
             None for one group.
+        mend_threshold: None (no mending), or the lowest score of a mending edge, below
+            `threshold`.
 
     Returns:
         int64 `(n_hits,)` candidate labels.
     """
     if method not in BUILDERS:
         raise ValueError(f"method must be one of {BUILDERS}, got {method!r}")
+    if mend_threshold is not None and not 0 <= mend_threshold < threshold:
+        raise ValueError(f"mend_threshold must be in [0, threshold = {threshold}) or None, "
+                         f"got {mend_threshold}")
     edges, scores = np.asarray(edges), np.asarray(scores, dtype=np.float64)
     keep = scores > threshold
-    source, target, score = edges[0][keep], edges[1][keep], scores[keep]
-    if method == "walk" and len(score):
-        group = np.zeros(len(score), np.int64) if groups is None else np.asarray(groups)[keep]
-        best = np.ones(len(score), bool)
-        for end in (source, target):  # the best edge at each hit, per side and group
-            key = end.astype(np.int64) * (int(group.max()) + 1) + group
-            order = np.lexsort((-score, key))
-            first = np.r_[True, key[order][1:] != key[order][:-1]]
-            is_best = np.zeros(len(score), bool)
-            is_best[order[first]] = True
-            best &= is_best
+    source, target = edges[0][keep], edges[1][keep]
+    if method == "walk" and keep.any():
+        group = np.zeros(len(source), np.int64) if groups is None else np.asarray(groups)[keep]
+        best = _best_at_both_ends(source, target, scores[keep], group)
         source, target = source[best], target[best]
+    if mend_threshold is not None:
+        free_out = np.ones(n_hits, bool)
+        free_out[source] = False
+        free_in = np.ones(n_hits, bool)
+        free_in[target] = False
+        mend = ((scores > mend_threshold) & ~keep & free_out[edges[0]] & free_in[edges[1]])
+        if mend.any():
+            mending = edges[:, mend]
+            best = _best_at_both_ends(mending[0], mending[1], scores[mend],
+                                      np.zeros(int(mend.sum()), np.int64))
+            source, target = np.r_[source, mending[0][best]], np.r_[target, mending[1][best]]
     graph = coo_matrix((np.ones(len(source)), (source, target)), shape=(n_hits, n_hits))
     return connected_components(graph, directed=False)[1].astype(np.int64)
+
+
+def _best_at_both_ends(source, target, score, group) -> np.ndarray:
+    """`(E,)` bool: the edges that score highest among their group's edges at their inner
+    hit and at their outer hit (ties to the first)."""
+    best = np.ones(len(score), bool)
+    for end in (source, target):
+        key = end.astype(np.int64) * (int(group.max()) + 1) + group
+        order = np.lexsort((-score, key))
+        first = np.r_[True, key[order][1:] != key[order][:-1]]
+        is_best = np.zeros(len(score), bool)
+        is_best[order[first]] = True
+        best &= is_best
+    return best
 
 
 class TrackFinder:
@@ -328,6 +364,8 @@ class TrackFinder:
         threshold: edge score above which an edge is kept for the tracks (on 1,000-
             particle events, the walk's efficiency and purity rose from 0.5 to 0.9).
         builder: `"walk"` or `"components"` (`build_tracks`).
+        mend_threshold: the lowest score of an edge that joins two candidates' free ends
+            (`build_tracks`), or None for no mending.
         filter_efficiency: the fraction of true edges the filter keeps on the training
             events (its threshold is set to that quantile of their scores), or None for
             no filter.
@@ -335,16 +373,21 @@ class TrackFinder:
     """
 
     def __init__(self, units=64, steps=4, hidden_layers=2, aggregation="sum", threshold=0.9,
-                 builder="walk", filter_efficiency=0.995, graph_options=None):
+                 builder="walk", mend_threshold=0.1, filter_efficiency=0.995,
+                 graph_options=None):
         if builder not in BUILDERS:
             raise ValueError(f"builder must be one of {BUILDERS}, got {builder!r}")
         if not 0 < threshold < 1:
             raise ValueError(f"threshold must be in (0, 1), got {threshold}")
+        if mend_threshold is not None and not 0 <= mend_threshold < threshold:
+            raise ValueError(f"mend_threshold must be in [0, threshold = {threshold}) or None, "
+                             f"got {mend_threshold}")
         if filter_efficiency is not None and not 0 < filter_efficiency <= 1:
             raise ValueError(f"filter_efficiency must be in (0, 1] or None, got {filter_efficiency}")
         self.config = {"units": int(units), "steps": int(steps),
                        "hidden_layers": int(hidden_layers), "aggregation": aggregation,
                        "threshold": float(threshold), "builder": builder,
+                       "mend_threshold": None if mend_threshold is None else float(mend_threshold),
                        "filter_efficiency": filter_efficiency, "filter_threshold": None,
                        "graph_options": {"min_pt": 0.5, **dict(graph_options or {})}}
         self.edge_filter = build_edge_filter() if filter_efficiency is not None else None
@@ -478,10 +521,12 @@ class TrackFinder:
 
     def reconstruct(self, event) -> np.ndarray:
         """A track label for every hit of `event` (its rows' order), from the scored graph;
-        the walk lets edges compete only with edges crossing as many layers."""
+        the walk lets edges compete only with edges crossing as many layers, and mending
+        joins the free ends of broken tracks (a finder saved before mending has none)."""
         edges, scores = self.edge_scores(event)
         return build_tracks(event.n_hits, edges, scores, self.config["threshold"],
-                            self.config["builder"], groups=layer_steps(event.hits, edges))
+                            self.config["builder"], groups=layer_steps(event.hits, edges),
+                            mend_threshold=self.config.get("mend_threshold"))
 
     def save(self, directory) -> Path:
         """Write `classifier.keras`, `filter.keras` and `track_finder.json` into `directory`."""

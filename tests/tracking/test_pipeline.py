@@ -133,6 +133,9 @@ def test_training_needs_truth():
         TrackFinder(units=8, steps=1).fit([hits_only], epochs=1, verbose=0)
     with pytest.raises(ValueError, match="builder must be one of"):
         TrackFinder(builder="greedy")
+    with pytest.raises(ValueError, match=r"mend_threshold must be in \[0, threshold = 0.9\)"):
+        TrackFinder(mend_threshold=0.95)
+    assert TrackFinder(mend_threshold=None).config["mend_threshold"] is None
 
 
 def test_split_sectors_by_inner_hit_azimuth():
@@ -163,3 +166,28 @@ def test_grouped_walk_keeps_skip_edges_and_drops_a_wrong_edge():
     chains = build_tracks(6, edges, scores, 0.5, "walk")
     _same_partition(chains, [[0, 1, 2], [3, 4, 5]])
     assert len(set(build_tracks(6, edges, scores, 0.5, "components"))) == 1  # merged
+
+
+def test_mending_joins_free_ends_with_a_weaker_edge_and_never_overrules_a_kept_one():
+    # track 0-1-2-3-4-5 whose edge 2 -> 3 scored 0.4; hit 6 is another track's, and its
+    # edge 2 -> 6 (0.3) is weaker than the true 2 -> 3
+    edges = np.array([[0, 1, 2, 3, 4, 2], [1, 2, 3, 4, 5, 6]])
+    scores = np.array([0.95, 0.95, 0.4, 0.95, 0.95, 0.3])
+    _same_partition(build_tracks(7, edges, scores, 0.9), [[0, 1, 2], [3, 4, 5], [6]])
+    mended = build_tracks(7, edges, scores, 0.9, mend_threshold=0.1)
+    _same_partition(mended, [[0, 1, 2, 3, 4, 5], [6]])
+    # below the mending threshold, nothing joins
+    _same_partition(build_tracks(7, edges, scores, 0.9, mend_threshold=0.5),
+                    [[0, 1, 2], [3, 4, 5], [6]])
+    # an end already taken by a kept edge is not free: 1 -> 7 (0.5) may not join hit 1,
+    # whose kept outgoing edge is 1 -> 2, to hit 7
+    edges = np.c_[edges, [1, 7]]
+    scores = np.r_[scores, 0.5]
+    _same_partition(build_tracks(8, edges, scores, 0.9, mend_threshold=0.1),
+                    [[0, 1, 2, 3, 4, 5], [6], [7]])
+    # two weak edges from one free end: only the better one mends
+    edges = np.array([[0, 1, 1], [1, 2, 3]])
+    labels = build_tracks(4, edges, np.array([0.95, 0.3, 0.6]), 0.9, mend_threshold=0.1)
+    _same_partition(labels, [[0, 1, 3], [2]])
+    with pytest.raises(ValueError, match="mend_threshold must be in"):
+        build_tracks(4, edges, np.array([0.95, 0.3, 0.6]), 0.5, mend_threshold=0.6)

@@ -2,7 +2,8 @@
 
 Stages: simulation (`simulate_event`), graph construction (`layer_pair_graph`), the
 edge filter, the edge classifier (its first call per padded size compiles and is not
-timed) and track building (`build_tracks`, the walk). Without --model, a finder is
+timed) and track building (`build_tracks`, the walk with mending, then
+`join_fragments`). Without --model, a finder is
 trained for speed only (2 events of 1,000 particles, 1 epoch): the filter's threshold,
 which sets the classifier's edge count, is then close to a trained one's. Peak memory is
 the growth of the process's resident set during the stage (Linux's VmHWM, reset before
@@ -25,6 +26,7 @@ os.environ.setdefault("KERAS_BACKEND", "jax")
 import numpy as np  # noqa: E402
 
 from grapa.tracking.events import make_event  # noqa: E402
+from grapa.tracking.fragments import join_fragments  # noqa: E402
 from grapa.tracking.pipeline import (  # noqa: E402
     TrackFinder,
     build_tracks,
@@ -72,9 +74,11 @@ def measure(finder, n_particles, n_events, seed):
         with Stage(target, "classifier"):
             edges, scores = finder.edge_scores(event, kept)
         with Stage(target, "build"):
-            build_tracks(event.n_hits, edges, scores, finder.config["threshold"], "walk",
-                         groups=layer_steps(event.hits, edges),
-                         mend_threshold=finder.config.get("mend_threshold"))
+            labels = build_tracks(event.n_hits, edges, scores, finder.config["threshold"],
+                                  "walk", groups=layer_steps(event.hits, edges),
+                                  mend_threshold=finder.config.get("mend_threshold"))
+            if finder.config.get("join") is not None:
+                join_fragments(event.hits, labels, edges, **finder.config["join"])
         if i:
             results.setdefault("edges", []).append((graph.edges.shape[1], kept.edges.shape[1]))
     return results

@@ -1,0 +1,96 @@
+"""Joining track fragments by a helix fit: the fit against exact helices, the joins."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from grapa.tracking.fragments import fit_helix, join_fragments
+
+RADII = np.array([32.0, 72.0, 116.0, 172.0, 260.0, 360.0, 500.0, 660.0, 820.0, 1020.0])
+
+
+def _helix(radius, phi0, z0, cot, charge=1):
+    """Hits of a helix from the origin (circle of `radius` mm through it) on RADII."""
+    centre = radius * np.array([np.cos(phi0 + charge * np.pi / 2),
+                                np.sin(phi0 + charge * np.pi / 2)])
+    # a point at transverse distance r from the origin on the circle: turning angle
+    # 2 arcsin(r / 2R) from the start, arc length s = 2R arcsin(r / 2R)
+    turn = 2 * np.arcsin(RADII / (2 * radius))
+    start = -centre
+    angle = np.arctan2(start[1], start[0]) - charge * turn
+    x = centre[0] + radius * np.cos(angle)
+    y = centre[1] + radius * np.sin(angle)
+    return x, y, z0 + cot * radius * turn
+
+
+def test_helix_fit_is_exact_on_a_helix_and_measures_a_known_offset():
+    x, y, z = _helix(900.0, 0.3, 12.0, 0.8)
+    np.testing.assert_allclose(np.hypot(x, y), RADII, rtol=1e-12)
+    rphi, z_rms = fit_helix(x, y, z, np.zeros(10, int))
+    assert rphi[0] < 1e-6 and z_rms[0] < 1e-6
+    # z off the line by +-1 mm alternately, symmetric in s: the line fit cannot absorb it
+    # all, the rms is at most 1 and close to it
+    shift = np.where(np.arange(10) % 2, 1.0, -1.0)
+    _, z_rms = fit_helix(x, y, z + shift, np.zeros(10, int))
+    assert 0.9 < z_rms[0] <= 1.0
+    # two tracks at once, the second of the other charge, each fitted alone
+    x2, y2, z2 = _helix(3000.0, -2.0, -40.0, -0.3, charge=-1)
+    rphi, z_rms = fit_helix(np.r_[x, x2], np.r_[y, y2], np.r_[z, z2], np.repeat([0, 1], 10))
+    np.testing.assert_array_less(np.r_[rphi, z_rms], 1e-6)
+    # one hit moved 1 mm outward along its radius: the circle misses it by about that
+    xm, ym = x.copy(), y.copy()
+    xm[5], ym[5] = x[5] * (1 + 1 / RADII[5]), y[5] * (1 + 1 / RADII[5])
+    rphi, _ = fit_helix(xm, ym, z, np.zeros(10, int))
+    assert 0.05 < rphi[0] < 1 / np.sqrt(10) + 0.01
+
+
+def _hits(*tracks):
+    x, y, z = (np.concatenate(v) for v in zip(*tracks))
+    return pd.DataFrame({"x": x, "y": y, "z": z})
+
+
+def test_join_fragments_joins_one_helix_and_not_another():
+    a = _helix(900.0, 0.3, 12.0, 0.8)  # hits 0-9: fragments 0-4 and 5-9
+    b = _helix(900.0, 0.32, 30.0, 0.8)  # hits 10-19: another particle beside it
+    hits = _hits(a, b)
+    labels = np.repeat([0, 1, 2, 3], 5)
+    # candidate edges: a's break (4 -> 5), a's inner piece to b's outer piece (4 -> 15),
+    # b's inner piece to a's outer piece (14 -> 5), and edges inside fragments (ignored)
+    edges = np.array([[4, 4, 14, 0, 11], [5, 15, 5, 1, 12]])
+    joined = join_fragments(hits, labels, edges)
+    assert joined[0] == joined[9] and joined[10] != joined[15]
+    assert joined[10] != joined[5] and joined[15] != joined[0]
+    assert len(np.unique(joined)) == 3
+    # offered alone, the wrong join fails the fit (z0 differs by 18 mm), unless the cuts
+    # are opened
+    wrong = np.array([[4], [15]])
+    assert len(np.unique(join_fragments(hits, labels, wrong))) == 4
+    assert len(np.unique(join_fragments(hits, labels, wrong, max_rphi=50, max_z=50))) == 3
+    # an edge that does not start at a fragment's outermost hit proposes nothing
+    assert len(np.unique(join_fragments(hits, labels, np.array([[3], [5]])))) == 4
+    # tight cuts: the true join's residuals are ~0, so it still passes
+    assert len(np.unique(join_fragments(hits, labels, edges, max_rphi=1e-3, max_z=1e-3))) == 3
+
+
+def test_each_fragment_end_joins_once_to_its_best_fit():
+    a = _helix(900.0, 0.3, 12.0, 0.8)
+    hits = _hits(a)
+    x = hits["x"].to_numpy().copy()
+    hits = pd.concat([hits, pd.DataFrame({"x": [x[5] * 1.0005], "y": [hits["y"][5] * 1.0005],
+                                          "z": [hits["z"][5] + 0.1]})], ignore_index=True)
+    # fragments: 0-4, 5-9, and a 1-hit fragment (hit 10) near hit 5; inner piece's end
+    # 4 may go to 5 (true) or to 10: only the better fit joins
+    labels = np.r_[np.zeros(5, int), np.ones(5, int), 2]
+    edges = np.array([[4, 4], [5, 10]])
+    joined = join_fragments(hits, labels, edges, min_hits=4)
+    assert joined[4] == joined[5] and joined[10] != joined[4]
+
+
+def test_join_fragments_without_proposals_keeps_the_labels():
+    hits = _hits(_helix(900.0, 0.3, 12.0, 0.8))
+    labels = np.arange(10)
+    np.testing.assert_array_equal(join_fragments(hits, labels, np.zeros((2, 0), int)), labels)
+    with pytest.raises(ValueError, match="join options"):
+        from grapa.tracking.pipeline import TrackFinder
+
+        TrackFinder(join={"max_rhpi": 1.0})

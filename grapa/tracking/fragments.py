@@ -8,10 +8,12 @@ hits themselves still say whether two pieces are one track: a charged particle f
 beam line follows a helix, so the pieces of one particle lie on one circle through the
 origin in x-y and on one straight line in z against the arc length.
 
-`join_fragments` proposes, for every candidate edge whose inner hit is the outermost
-hit of one candidate and whose outer hit is the innermost hit of another, the join of
-the two, fits both as one helix, and keeps the joins whose fit is as good as a single
-particle's (`fit_helix`); each fragment end joins at most once, the best fit winning.
+`join_fragments` proposes the join of every two candidates that a candidate edge links,
+fits their hits as one helix, and keeps the joins whose fit is as good as a single
+particle's and that put at most one hit on each layer; rounds repeat, so a track broken
+in three comes together. On five validation events of 1,000 particles, after the walk
+at a threshold of 0.97, it took the efficiency from 0.918 to 0.983 and the purity from
+0.421 to 0.950.
 
 The circle fit is the linear least-squares fit of a circle through the origin,
 :math:`x^2 + y^2 = 2ax + 2by`, whose residual :math:`r^2 - 2ax - 2by` is
@@ -25,10 +27,14 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
 
-__all__ = ["fit_helix", "join_fragments"]
+from grapa.tracking.graph import detector_layers
+
+__all__ = ["MAX_RPHI", "MAX_Z", "fit_helix", "join_fragments"]
+
+# the cuts of a join: about twice the 99th percentile of a simulated particle's own helix
+# residuals (0.46 mm in r-phi, 1.3 mm in z, 1,000-particle events); 2 / 3 mm did the same
+MAX_RPHI, MAX_Z = 1.0, 2.0
 
 
 def fit_helix(x, y, z, track) -> tuple[np.ndarray, np.ndarray]:
@@ -74,46 +80,65 @@ def fit_helix(x, y, z, track) -> tuple[np.ndarray, np.ndarray]:
 
 
 def join_fragments(hits: pd.DataFrame, labels: np.ndarray, edges: np.ndarray, *,
-                   max_rphi: float = 0.5, max_z: float = 1.0,
-                   min_hits: int = 4) -> np.ndarray:
-    """Join track candidates that one helix fits, end to start.
+                   max_rphi: float = MAX_RPHI, max_z: float = MAX_Z, min_hits: int = 4,
+                   max_rounds: int = 5) -> np.ndarray:
+    """Join track candidates that one helix fits.
+
+    Every candidate edge between two candidates proposes their join; a join stands when
+    the two hold at most one hit per detector layer together and one helix fits them
+    (`fit_helix` within `max_rphi` and `max_z`). Each candidate joins at most one other
+    per round, the best fits first (the sum of the two residuals over their cuts), and
+    rounds repeat until none joins, so that every join is a fit of all its hits.
 
     Args:
-        hits: the event's hits (`x, y, z` in mm), in the rows `labels` and `edges` index.
+        hits: the event's hits (`x, y, z` in mm, `volume_id, layer_id`), in the rows
+            `labels` and `edges` index.
         labels: `(n_hits,)` candidate labels (`build_tracks`).
-        edges: `(2, E)` (inner, outer) candidate edges that may link two candidates
-            (the scored graph; their scores do not matter here).
+        edges: `(2, E)` candidate edges that may link two candidates (the scored graph;
+            their scores do not matter here).
         max_rphi: the largest root-mean-square distance (mm) from the circle of a join.
         max_z: the largest root-mean-square distance (mm) from the z line of a join.
         min_hits: the fewest hits a join may have (fewer fit any helix).
+        max_rounds: the most rounds.
 
     Returns:
         int64 `(n_hits,)` labels, joined candidates sharing one.
     """
-    labels = np.asarray(labels, np.int64)
+    labels = np.unique(np.asarray(labels, np.int64), return_inverse=True)[1].astype(np.int64)
     edges = np.asarray(edges, np.int64).reshape(2, -1)
     x, y, z = (hits[c].to_numpy(np.float64) for c in ("x", "y", "z"))
-    r = np.hypot(x, y)
-    n_labels = int(labels.max()) + 1 if len(labels) else 0
-    order = np.lexsort((r, labels))  # by candidate, then outward
-    first = np.r_[True, labels[order][1:] != labels[order][:-1]]
-    last = np.r_[labels[order][1:] != labels[order][:-1], True]
-    innermost = np.full(n_labels, -1)
-    outermost = np.full(n_labels, -1)
-    innermost[labels[order[first]]] = order[first]
-    outermost[labels[order[last]]] = order[last]
-    inner, outer = labels[edges[0]], labels[edges[1]]
-    proposal = ((inner != outer) & (outermost[inner] == edges[0])
-                & (innermost[outer] == edges[1]))
-    pairs = np.unique(np.stack([inner[proposal], outer[proposal]], axis=1), axis=0)
-    if not len(pairs):
-        return labels
-    size = np.bincount(labels, minlength=n_labels)
+    layers = detector_layers(hits)
+    n_layers = int(layers.max()) + 1 if len(layers) else 1
+    for _ in range(int(max_rounds)):
+        pairs, cost = _fitting_pairs(labels, edges, x, y, z, layers, n_layers, max_rphi, max_z,
+                                     min_hits)
+        partner = np.arange(int(labels.max()) + 1)
+        taken = np.zeros(len(partner), bool)
+        joined = 0
+        for k in np.argsort(cost, kind="stable"):  # best fits first, one join per candidate
+            first, second = pairs[k]
+            if not (taken[first] or taken[second]):
+                taken[first] = taken[second] = True
+                partner[second] = first
+                joined += 1
+        if not joined:
+            break
+        labels = np.unique(partner[labels], return_inverse=True)[1].astype(np.int64)
+    return labels
+
+
+def _fitting_pairs(labels, edges, x, y, z, layers, n_layers, max_rphi, max_z, min_hits):
+    """`(pairs (P, 2), cost (P,))`: the candidate pairs an edge links whose hits share no
+    layer and fit one helix, with their fit's residuals over the cuts, summed."""
+    size = np.bincount(labels)
+    first, second = labels[edges[0]], labels[edges[1]]
+    linked = first != second
+    pairs = np.unique(np.sort(np.stack([first[linked], second[linked]], axis=1), axis=1), axis=0)
     pairs = pairs[size[pairs[:, 0]] + size[pairs[:, 1]] >= min_hits]
     if not len(pairs):
-        return labels
-    # the hits of each proposed join, join by join
-    start = np.r_[0, np.cumsum(size)]  # `order` holds label k's hits at start[k]:
+        return pairs, np.zeros(0)
+    order = np.argsort(labels, kind="stable")  # label k's hits at start[k]:start[k + 1]
+    start = np.r_[0, np.cumsum(size)]
     rows, join = [], []
     for column in (0, 1):
         part = pairs[:, column]
@@ -122,21 +147,9 @@ def join_fragments(hits: pd.DataFrame, labels: np.ndarray, edges: np.ndarray, *,
         rows.append(order[np.arange(lengths.sum()) + offsets])
         join.append(np.repeat(np.arange(len(pairs)), lengths))
     rows, join = np.concatenate(rows), np.concatenate(join)
+    keys = np.sort(join * n_layers + layers[rows])
+    shared_layer = np.zeros(len(pairs), bool)
+    shared_layer[keys[1:][keys[1:] == keys[:-1]] // n_layers] = True
     rphi, z_rms = fit_helix(x[rows], y[rows], z[rows], join)
-    good = (rphi <= max_rphi) & (z_rms <= max_z)
-    pairs, cost = pairs[good], (rphi / max_rphi + z_rms / max_z)[good]
-    if not len(pairs):
-        return labels
-    # each fragment end joins once: the best fit at both ends
-    best = np.ones(len(pairs), bool)
-    for end in (pairs[:, 0], pairs[:, 1]):
-        ranked = np.lexsort((cost, end))
-        winner = np.r_[True, end[ranked][1:] != end[ranked][:-1]]
-        is_best = np.zeros(len(pairs), bool)
-        is_best[ranked[winner]] = True
-        best &= is_best
-    pairs = pairs[best]
-    graph = coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])),
-                       shape=(n_labels, n_labels))
-    merged = connected_components(graph, directed=False)[1]
-    return merged[labels].astype(np.int64)
+    good = (rphi <= max_rphi) & (z_rms <= max_z) & ~shared_layer
+    return pairs[good], (rphi / max_rphi + z_rms / max_z)[good]

@@ -45,8 +45,10 @@ def test_helix_fit_is_exact_on_a_helix_and_measures_a_known_offset():
 
 
 def _hits(*tracks):
+    """A hits table of the tracks' hits, one layer per radius."""
     x, y, z = (np.concatenate(v) for v in zip(*tracks))
-    return pd.DataFrame({"x": x, "y": y, "z": z})
+    layer = np.argmin(np.abs(np.hypot(x, y)[:, None] - RADII), axis=1)
+    return pd.DataFrame({"x": x, "y": y, "z": z, "volume_id": 8, "layer_id": 2 * layer + 2})
 
 
 def test_join_fragments_joins_one_helix_and_not_another():
@@ -66,8 +68,13 @@ def test_join_fragments_joins_one_helix_and_not_another():
     wrong = np.array([[4], [15]])
     assert len(np.unique(join_fragments(hits, labels, wrong))) == 4
     assert len(np.unique(join_fragments(hits, labels, wrong, max_rphi=50, max_z=50))) == 3
-    # an edge that does not start at a fragment's outermost hit proposes nothing
-    assert len(np.unique(join_fragments(hits, labels, np.array([[3], [5]])))) == 4
+    # any edge between two candidates proposes their join, not only end to start
+    assert len(np.unique(join_fragments(hits, labels, np.array([[3], [5]])))) == 3
+    # a track broken in three comes together over two rounds, one join per round each
+    thirds = np.repeat([0, 1, 2], [3, 3, 4])
+    chain = np.array([[2, 5], [3, 6]])
+    np.testing.assert_array_equal(join_fragments(_hits(a), thirds, chain), np.zeros(10))
+    assert len(np.unique(join_fragments(_hits(a), thirds, chain, max_rounds=1))) == 2
     # tight cuts: the true join's residuals are ~0, so it still passes
     assert len(np.unique(join_fragments(hits, labels, edges, max_rphi=1e-3, max_z=1e-3))) == 3
 
@@ -77,9 +84,12 @@ def test_each_fragment_end_joins_once_to_its_best_fit():
     hits = _hits(a)
     x = hits["x"].to_numpy().copy()
     hits = pd.concat([hits, pd.DataFrame({"x": [x[5] * 1.0005], "y": [hits["y"][5] * 1.0005],
-                                          "z": [hits["z"][5] + 0.1]})], ignore_index=True)
-    # fragments: 0-4, 5-9, and a 1-hit fragment (hit 10) near hit 5; inner piece's end
-    # 4 may go to 5 (true) or to 10: only the better fit joins
+                                          "z": [hits["z"][5] + 0.1], "volume_id": 8,
+                                          "layer_id": hits["layer_id"][5]})],
+                     ignore_index=True)
+    # fragments: 0-4, 5-9, and a 1-hit fragment (hit 10) near hit 5, on its layer; the
+    # inner piece may join 5-9 (true) or hit 10: only the better fit joins, and then hit
+    # 10 may not, its layer taken
     labels = np.r_[np.zeros(5, int), np.ones(5, int), 2]
     edges = np.array([[4, 4], [5, 10]])
     joined = join_fragments(hits, labels, edges, min_hits=4)

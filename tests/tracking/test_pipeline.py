@@ -133,8 +133,8 @@ def test_training_needs_truth():
         TrackFinder(units=8, steps=1).fit([hits_only], epochs=1, verbose=0)
     with pytest.raises(ValueError, match="builder must be one of"):
         TrackFinder(builder="greedy")
-    with pytest.raises(ValueError, match=r"mend_threshold must be in \[0, threshold = 0.95\)"):
-        TrackFinder(mend_threshold=0.96)
+    with pytest.raises(ValueError, match=r"mend_threshold must be in \[0, threshold = 0.97\)"):
+        TrackFinder(mend_threshold=0.98)
     assert TrackFinder(mend_threshold=None).config["mend_threshold"] is None
 
 

@@ -133,8 +133,14 @@ def _fitting_pairs(labels, edges, x, y, z, layers, n_layers, max_rphi, max_z, mi
     size = np.bincount(labels)
     first, second = labels[edges[0]], labels[edges[1]]
     linked = first != second
-    pairs = np.unique(np.sort(np.stack([first[linked], second[linked]], axis=1), axis=1), axis=0)
+    low, high = np.minimum(first, second)[linked], np.maximum(first, second)[linked]
+    keys = np.unique(low * len(size) + high)  # each linked pair once
+    pairs = np.stack([keys // len(size), keys % len(size)], axis=1)
     pairs = pairs[size[pairs[:, 0]] + size[pairs[:, 1]] >= min_hits]
+    if n_layers <= 63 and len(pairs):  # most pairs share a layer: drop them before fitting
+        occupied = np.zeros(len(size), np.int64)
+        np.bitwise_or.at(occupied, labels, np.left_shift(1, layers))
+        pairs = pairs[(occupied[pairs[:, 0]] & occupied[pairs[:, 1]]) == 0]
     if not len(pairs):
         return pairs, np.zeros(0)
     order = np.argsort(labels, kind="stable")  # label k's hits at start[k]:start[k + 1]

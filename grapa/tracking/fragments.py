@@ -132,15 +132,15 @@ def _fitting_pairs(labels, edges, x, y, z, layers, n_layers, max_rphi, max_z, mi
     layer and fit one helix, with their fit's residuals over the cuts, summed."""
     size = np.bincount(labels)
     first, second = labels[edges[0]], labels[edges[1]]
-    linked = first != second
-    low, high = np.minimum(first, second)[linked], np.maximum(first, second)[linked]
-    keys = np.unique(low * len(size) + high)  # each linked pair once
-    pairs = np.stack([keys // len(size), keys % len(size)], axis=1)
-    pairs = pairs[size[pairs[:, 0]] + size[pairs[:, 1]] >= min_hits]
-    if n_layers <= 63 and len(pairs):  # most pairs share a layer: drop them before fitting
+    linked = (first != second) & (size[first] + size[second] >= min_hits)
+    if n_layers <= 63:  # most links join candidates that share a layer: drop them first
         occupied = np.zeros(len(size), np.int64)
         np.bitwise_or.at(occupied, labels, np.left_shift(1, layers))
-        pairs = pairs[(occupied[pairs[:, 0]] & occupied[pairs[:, 1]]) == 0]
+        linked &= (occupied[first] & occupied[second]) == 0
+    keys = np.sort(np.minimum(first, second)[linked] * len(size)
+                   + np.maximum(first, second)[linked])
+    keys = keys[np.r_[True, keys[1:] != keys[:-1]]] if len(keys) else keys  # each pair once
+    pairs = np.stack([keys // len(size), keys % len(size)], axis=1)
     if not len(pairs):
         return pairs, np.zeros(0)
     order = np.argsort(labels, kind="stable")  # label k's hits at start[k]:start[k + 1]

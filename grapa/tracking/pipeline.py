@@ -435,7 +435,10 @@ class TrackFinder:
         learns slowly at first, and what it needs is gradient steps: on ten 1,000-particle
         events, six epochs, the validation loss was 0.29 with 8 slices at a learning rate
         of 1e-3, 0.27 at 1e-2, 0.15 with 32 slices at 3e-3 and 0.13 with 64 (the
-        defaults; an epoch takes 1.7 times as long as with 8).
+        defaults; an epoch takes 1.7 times as long as with 8). Trained longer the slices
+        matter less: on forty events, sixteen epochs at 3e-3, 8 slices reached a
+        validation loss of 0.022 and 64 slices 0.030, yet on 50 test events the tracks
+        were 0.971 / 0.965 (efficiency / purity) with 8 and 0.983 / 0.954 with 64.
 
         Args:
             events: iterable of `Event`s with truth.

@@ -4,12 +4,27 @@ import numpy as np
 import pytest
 
 
+# module fixtures that train or fit for tens of seconds: each pytest-xdist worker that
+# runs one of their tests builds its own copy, so their tests share a worker (the scan's
+# Ray test with the other Ray tests)
+SHARED_FIXTURES = {"grid_scan": "ray", "fitted": "density", "report": "report",
+                   "two_files": "cluster-report"}
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist's own hook reads the groups
 def pytest_collection_modifyitems(items):
     """Tests that start a local Ray instance share one pytest-xdist worker (the suite runs
-    on 2 workers, `--dist loadgroup`): two Ray instances at once would share 2 cores."""
+    on 2 workers, `--dist loadgroup`): two Ray instances at once would share 2 cores.
+    Tests of one costly module fixture share one too (`SHARED_FIXTURES`)."""
     for item in items:
-        if "local_ray" in getattr(item, "fixturenames", ()):
+        names = getattr(item, "fixturenames", ())
+        if "local_ray" in names:
             item.add_marker(pytest.mark.xdist_group("ray"))
+            continue
+        for fixture, group in SHARED_FIXTURES.items():
+            if fixture in names:
+                item.add_marker(pytest.mark.xdist_group(group))
+                break
 
 
 def make_jets(n_jets=3, n_nodes=8, n_real=(8, 6, 3), seed=0):

@@ -2,10 +2,10 @@
 
 Stages: simulation (`simulate_event`), graph construction (`layer_pair_graph`), the
 edge filter, the edge classifier (its first call per padded size compiles and is not
-timed) and track building (`build_tracks`, the walk with mending, then
-`join_fragments`). Without --model, a finder is
-trained for speed only (2 events of 1,000 particles, 1 epoch): the filter's threshold,
-which sets the classifier's edge count, is then close to a trained one's. Peak memory is
+timed) and track building (`TrackFinder.build`: the walk, then `join_fragments`).
+Without --model, a finder is trained for speed only (2 events of 1,000 particles, 1
+epoch): the filter's threshold, which sets the classifier's edge count, is then close
+to a trained one's. Peak memory is
 the growth of the process's resident set during the stage (Linux's VmHWM, reset before
 each stage through /proc/self/clear_refs), so JAX's buffers count too. Prints one line:
 per stage and size, the median seconds per event and the peak MB, and the time ratio
@@ -26,12 +26,9 @@ os.environ.setdefault("KERAS_BACKEND", "jax")
 import numpy as np  # noqa: E402
 
 from grapa.tracking.events import make_event  # noqa: E402
-from grapa.tracking.fragments import join_fragments  # noqa: E402
 from grapa.tracking.pipeline import (  # noqa: E402
     TrackFinder,
-    build_tracks,
     event_graph,
-    layer_steps,
     select_edges,
 )
 from grapa.tracking.simulate import simulate_event  # noqa: E402
@@ -74,11 +71,7 @@ def measure(finder, n_particles, n_events, seed):
         with Stage(target, "classifier"):
             edges, scores = finder.edge_scores(event, kept)
         with Stage(target, "build"):
-            labels = build_tracks(event.n_hits, edges, scores, finder.config["threshold"],
-                                  "walk", groups=layer_steps(event.hits, edges),
-                                  mend_threshold=finder.config.get("mend_threshold"))
-            if finder.config.get("join") is not None:
-                join_fragments(event.hits, labels, edges, **finder.config["join"])
+            finder.build(event, edges, scores)
         if i:
             results.setdefault("edges", []).append((graph.edges.shape[1], kept.edges.shape[1]))
     return results

@@ -14,8 +14,8 @@ HL-LHC particle tracking", Eur. Phys. J. C 81 (2021) 876), stage by stage:
 4. **track building** (`build_tracks`): the edges above a threshold, as connected
    components (`"components"`), or after a walk that keeps for each hit only its best
    outgoing and best incoming edge (`"walk"`), so two tracks that touch through one
-   wrong edge come apart; then weaker edges mend tracks broken at one edge, and
-   fragments that one helix fits are joined (`grapa.tracking.fragments`).
+   wrong edge come apart (optionally, weaker edges then mend tracks broken at one
+   edge); last, fragments that one helix fits are joined (`grapa.tracking.fragments`).
 
 `TrackFinder` holds the three together: `fit(events)`, `edge_scores(event)`,
 `reconstruct(event)` and a directory it saves to and loads from.
@@ -27,6 +27,7 @@ step serves many events.
 
 from __future__ import annotations
 
+import inspect
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,6 +65,8 @@ __all__ = [
 
 BUILDERS = ("walk", "components")
 JOIN_DEFAULTS = {"max_rphi": MAX_RPHI, "max_z": MAX_Z}
+JOIN_OPTIONS = tuple(name for name, parameter in inspect.signature(join_fragments).parameters.items()
+                     if parameter.kind is parameter.KEYWORD_ONLY)
 INVARIANT_COLUMNS = [0, 2]  # r and z of `hit_features`, without phi
 N_NODE_INPUTS = len(INVARIANT_COLUMNS)
 
@@ -320,9 +323,7 @@ def build_tracks(n_hits: int, edges: np.ndarray, scores: np.ndarray, threshold: 
     """
     if method not in BUILDERS:
         raise ValueError(f"method must be one of {BUILDERS}, got {method!r}")
-    if mend_threshold is not None and not 0 <= mend_threshold < threshold:
-        raise ValueError(f"mend_threshold must be in [0, threshold = {threshold}) or None, "
-                         f"got {mend_threshold}")
+    _check_mend_threshold(mend_threshold, threshold)
     edges, scores = np.asarray(edges), np.asarray(scores, dtype=np.float64)
     keep = scores > threshold
     source, target = edges[0][keep], edges[1][keep]
@@ -343,6 +344,12 @@ def build_tracks(n_hits: int, edges: np.ndarray, scores: np.ndarray, threshold: 
             source, target = np.r_[source, mending[0][best]], np.r_[target, mending[1][best]]
     graph = coo_matrix((np.ones(len(source)), (source, target)), shape=(n_hits, n_hits))
     return connected_components(graph, directed=False)[1].astype(np.int64)
+
+
+def _check_mend_threshold(mend_threshold, threshold) -> None:
+    if mend_threshold is not None and not 0 <= mend_threshold < threshold:
+        raise ValueError(f"mend_threshold must be in [0, threshold = {threshold}) or None, "
+                         f"got {mend_threshold}")
 
 
 def _best_at_both_ends(source, target, score, group) -> np.ndarray:
@@ -373,6 +380,10 @@ class TrackFinder:
         join: None, or the options of `grapa.tracking.fragments.join_fragments` (the
             largest residuals of a helix through two joined candidates): after the
             tracks are built, candidates that one helix fits are joined.
+        filter_efficiency: the fraction of true edges the filter keeps on the training
+            events (its threshold is set to that quantile of their scores), or None for
+            no filter.
+        graph_options: passed to `layer_pair_graph` (e.g. `min_pt`, `max_z0`).
 
     The track-building defaults were chosen on five validation events of 1,000 particles
     (seed 3) with a classifier trained on 40 others (efficiency, purity): the walk at 0.9,
@@ -389,13 +400,11 @@ class TrackFinder:
             raise ValueError(f"builder must be one of {BUILDERS}, got {builder!r}")
         if not 0 < threshold < 1:
             raise ValueError(f"threshold must be in (0, 1), got {threshold}")
-        if mend_threshold is not None and not 0 <= mend_threshold < threshold:
-            raise ValueError(f"mend_threshold must be in [0, threshold = {threshold}) or None, "
-                             f"got {mend_threshold}")
-        unknown = set(join or {}) - {*JOIN_DEFAULTS, "min_hits", "max_rounds"}
+        _check_mend_threshold(mend_threshold, threshold)
+        unknown = set(join or {}) - set(JOIN_OPTIONS)
         if unknown:
-            raise ValueError(f"join options {sorted(unknown)} unknown: join takes max_rphi, "
-                             "max_z, min_hits and max_rounds (join_fragments), or None")
+            raise ValueError(f"join options {sorted(unknown)} unknown: join takes "
+                             f"{', '.join(JOIN_OPTIONS)} (join_fragments), or None")
         if filter_efficiency is not None and not 0 < filter_efficiency <= 1:
             raise ValueError(f"filter_efficiency must be in (0, 1] or None, got {filter_efficiency}")
         self.config = {"units": int(units), "steps": int(steps),
@@ -538,11 +547,16 @@ class TrackFinder:
         return graph.edges, 1.0 / (1.0 + np.exp(-logits.astype(np.float64)))
 
     def reconstruct(self, event) -> np.ndarray:
-        """A track label for every hit of `event` (its rows' order), from the scored graph;
-        the walk lets edges compete only with edges crossing as many layers, mending
-        joins the free ends of broken tracks, and candidates that one helix fits are
-        joined (a finder saved before mending and joining does neither)."""
+        """A track label for every hit of `event` (its rows' order), from the scored graph
+        (`edge_scores`, then `build`)."""
         edges, scores = self.edge_scores(event)
+        return self.build(event, edges, scores)
+
+    def build(self, event, edges: np.ndarray, scores: np.ndarray) -> np.ndarray:
+        """Track labels from the event's scored edges, with this finder's track building:
+        the walk (edges compete only with edges crossing as many layers), mending when
+        `mend_threshold` is set, then joining the candidates one helix fits (a finder
+        saved before mending and joining existed does neither)."""
         labels = build_tracks(event.n_hits, edges, scores, self.config["threshold"],
                               self.config["builder"], groups=layer_steps(event.hits, edges),
                               mend_threshold=self.config.get("mend_threshold"))

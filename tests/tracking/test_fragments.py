@@ -37,10 +37,20 @@ def test_helix_fit_is_exact_on_a_helix_and_measures_a_known_offset():
     x2, y2, z2 = _helix(3000.0, -2.0, -40.0, -0.3, charge=-1)
     rphi, z_rms = fit_helix(np.r_[x, x2], np.r_[y, y2], np.r_[z, z2], np.repeat([0, 1], 10))
     np.testing.assert_array_less(np.r_[rphi, z_rms], 1e-6)
-    # one hit moved 1 mm outward along its radius: the circle misses it by about that
-    xm, ym = x.copy(), y.copy()
+    # one hit moved 1 mm outward along its radius and 3 mm in z: against numpy's own
+    # least squares, the circle through the origin (r^2 = 2ax + 2by), its geometric
+    # distances, and the line z(s) in the arc length on that circle
+    xm, ym, zm = x.copy(), y.copy(), z.copy()
     xm[5], ym[5] = x[5] * (1 + 1 / RADII[5]), y[5] * (1 + 1 / RADII[5])
-    rphi, _ = fit_helix(xm, ym, z, np.zeros(10, int))
+    zm[5] += 3.0
+    rphi, z_rms = fit_helix(xm, ym, zm, np.zeros(10, int))
+    (a, b), *_ = np.linalg.lstsq(np.stack([2 * xm, 2 * ym], axis=1), xm**2 + ym**2, rcond=None)
+    radius = np.hypot(a, b)
+    distance = np.hypot(xm - a, ym - b) - radius
+    np.testing.assert_allclose(rphi[0], np.sqrt(np.mean(distance**2)), rtol=1e-3)
+    s = 2 * radius * np.arcsin(np.hypot(xm, ym) / (2 * radius))
+    line = np.polyval(np.polyfit(s, zm, 1), s)
+    np.testing.assert_allclose(z_rms[0], np.sqrt(np.mean((zm - line) ** 2)), rtol=1e-9)
     assert 0.05 < rphi[0] < 1 / np.sqrt(10) + 0.01
 
 

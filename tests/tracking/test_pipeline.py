@@ -191,3 +191,20 @@ def test_mending_joins_free_ends_with_a_weaker_edge_and_never_overrules_a_kept_o
     _same_partition(labels, [[0, 1, 3], [2]])
     with pytest.raises(ValueError, match="mend_threshold must be in"):
         build_tracks(4, edges, np.array([0.95, 0.3, 0.6]), 0.5, mend_threshold=0.6)
+
+
+def test_build_joins_what_a_missed_edge_broke_and_reconstruct_uses_it():
+    from grapa.tracking.metrics import tracking_metrics, true_edges
+
+    event = _event(n_particles=80, seed=4)
+    edges = true_edges(event.truth, event.hits)
+    r = np.hypot(event.hits["x"].to_numpy(), event.hits["y"].to_numpy())
+    edges = np.where(r[edges[0]] <= r[edges[1]], edges, edges[::-1])  # (inner, outer)
+    scores = np.ones(edges.shape[1])
+    scores[::3] = 0.0  # a perfect classifier that missed every third edge
+    joining, plain = TrackFinder(units=8, steps=1), TrackFinder(units=8, steps=1, join=None)
+    broken = tracking_metrics(plain.build(event, edges, scores), event.truth, event.particles)
+    joined = tracking_metrics(joining.build(event, edges, scores), event.truth, event.particles)
+    # pieces of at most 3 of a particle's ~10 hits match nothing; joined, all match
+    assert broken["efficiency"] < 0.1 and broken["purity"] < 0.1
+    assert joined["efficiency"] > 0.95 and joined["purity"] > 0.95

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from scipy.spatial import cKDTree
 
 __all__ = [
     "cylindrical",
@@ -107,13 +108,27 @@ def _phi_window_pairs(phi_inner, phi_outer, half_width):
     return inner, extended_index[positions]
 
 
-def _nearest_per_group(group: np.ndarray, distance: np.ndarray, k: int) -> np.ndarray:
-    """Indices of the `k` smallest `distance` values within each `group` value."""
-    order = np.lexsort((distance, group))
-    sorted_group = group[order]
-    starts = np.r_[0, np.flatnonzero(sorted_group[1:] != sorted_group[:-1]) + 1]
-    rank = np.arange(len(order)) - np.repeat(starts, np.diff(np.r_[starts, len(order)]))
-    return np.sort(order[rank < k])
+Z0_WEIGHT = 0.5
+"""Weight of `z_0 / max_z0` against `dphi / window` when `layer_pair_graph` ranks pairs."""
+
+
+def _nearest_in_window(phi_inner, z_inner, phi_outer, z_outer, window, z_scale, k):
+    """Each inner hit's `k` nearest outer hits in `(phi / window, z * z_scale)`, by a k-d
+    tree (`scipy.spatial.cKDTree`): (inner, outer) index pairs, time and memory linear in
+    hits x `k`. Outer hits near phi = +-pi are copied 2 pi away, so no window wraps."""
+    bound = 1.05 * np.sqrt(1 + Z0_WEIGHT**2)  # no pair farther than this passes the cuts
+    reach = min(bound * window, np.pi)
+    low, high = phi_outer < -np.pi + reach, phi_outer > np.pi - reach
+    rows = np.concatenate([np.arange(len(phi_outer)), np.flatnonzero(low),
+                           np.flatnonzero(high)])
+    phi = np.concatenate([phi_outer, phi_outer[low] + 2 * np.pi, phi_outer[high] - 2 * np.pi])
+    tree = cKDTree(np.stack([phi / window, z_outer[rows] * z_scale], axis=1))
+    k = min(k, len(rows))
+    _, found = tree.query(np.stack([phi_inner / window, z_inner * z_scale], axis=1), k=k,
+                          distance_upper_bound=bound)
+    found = found.reshape(len(phi_inner), k)
+    inner, slot = np.nonzero(found < len(rows))
+    return inner, rows[found[inner, slot]]
 
 
 def layer_pair_graph(hits: pd.DataFrame, *, min_pt: float = 1.0, b_field: float = 2.0,
@@ -136,10 +151,23 @@ def layer_pair_graph(hits: pd.DataFrame, *, min_pt: float = 1.0, b_field: float 
 
     Charges of both signs pass (the window is symmetric). Hits are matched by binary
     search in phi, so time and memory grow with the edges kept, not with hit pairs. The
-    pairs inside fixed windows grow with the square of the hit density, so
-    `max_neighbours` keeps, per inner hit and outer layer, only the pairs closest to the
-    window's centre (smallest `(dphi / window)^2 + (z_0 / max_z0)^2`): then the edges
-    grow linearly with the hits.
+    pairs inside fixed windows grow with the square of the hit density (at 1,000
+    particles per event 30 per hit, at 5,000 144), so `max_neighbours` keeps, per inner
+    hit and outer layer, only those of its `max_neighbours` nearest outer hits that pass
+    the cuts, nearest in `(dphi / window)^2 + (Z0_WEIGHT z_0 / max_z0)^2` (the window and
+    z_0 taken at the two layers' median radii). They are found by a k-d tree
+    (`scipy.spatial.cKDTree`), so time, memory and edges grow linearly with the hits.
+    True pairs spread over 0.17 of the window in dphi and 0.27 of `max_z0 = 200` in
+    z_0 (the beam spot) and false pairs evenly over both, so z_0 weighs less: on 5,000
+    particles, 16 neighbours kept 0.988 of the true edges above 1 GeV with z_0 at half
+    weight, 0.983 at full weight, 0.94 at double weight (0.9993 in the full graph).
+    The cap costs the soft tracks first: a track near `min_pt` bends to the window's
+    edge and ranks behind the straight ones, so with 24 neighbours (1.9 million edges,
+    against 7.7 million) the truth-connected-components bound at 5,000 particles is
+    0.9985 / 0.75 (efficiency / purity; 0.9992 / 0.997 without the cap): the soft
+    tracks' pieces count against the purity. At 1,000 particles 24 neighbours change
+    nothing in the bound (0.9979 / 0.9947 on four events, 240k edges against 320k), 16
+    lower its purity to 0.983.
 
     Args:
         hits: the event's hits (`x, y, z, volume_id, layer_id`).
@@ -176,19 +204,23 @@ def layer_pair_graph(hits: pd.DataFrame, *, min_pt: float = 1.0, b_field: float 
             bend = (np.arcsin(np.minimum(r_outer * curvature, 1.0))
                     - np.arcsin(np.minimum(r[inner_rows] * curvature, 1.0)))
             window = phi_margin * np.abs(bend) + 1e-3
-            local, outer = _phi_window_pairs(phi[inner_rows], phi[outer_rows], window)
+            if max_neighbours is None:
+                local, outer = _phi_window_pairs(phi[inner_rows], phi[outer_rows], window)
+            else:
+                # ranked at the layers' median radii: z_0 = (z_1 r_2 - r_1 z_2) / (r_2 - r_1)
+                r_inner = np.median(r[inner_rows])
+                z_scale = Z0_WEIGHT / (max_z0 * (r_outer - r_inner))
+                local, outer = _nearest_in_window(
+                    phi[inner_rows], z[inner_rows] * r_outer / r_inner, phi[outer_rows],
+                    z[outer_rows], np.median(window), z_scale * r_inner, max_neighbours)
             inner, outer = inner_rows[local], outer_rows[outer]
             dr = r[outer] - r[inner]
             z0 = z[inner] - r[inner] * (z[outer] - z[inner]) / dr
             keep = (dr > 0) & (np.abs(z0) < max_z0)
-            inner, outer = inner[keep], outer[keep]
             if max_neighbours is not None:
-                dphi = _wrap(phi[outer] - phi[inner]) / window[local[keep]]
-                closest = _nearest_per_group(inner, dphi ** 2 + (z0[keep] / max_z0) ** 2,
-                                             max_neighbours)
-                inner, outer = inner[closest], outer[closest]
-            sources.append(inner)
-            targets.append(outer)
+                keep &= np.abs(_wrap(phi[outer] - phi[inner])) <= window[local]
+            sources.append(inner[keep])
+            targets.append(outer[keep])
     if not sources:
         return np.zeros((2, 0), np.int64)
     return np.stack([np.concatenate(sources), np.concatenate(targets)]).astype(np.int64)

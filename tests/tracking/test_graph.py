@@ -10,6 +10,7 @@ from grapa.tracking.graph import (
     detector_layers,
     edge_features,
     hit_features,
+    Z0_WEIGHT,
     layer_pair_graph,
 )
 from grapa.tracking.metrics import edge_metrics
@@ -104,22 +105,64 @@ def test_layer_pair_graph_rejects_bad_cuts():
         layer_pair_graph(hits, min_pt=0.0)
 
 
-def test_nearest_per_group_by_hand():
-    from grapa.tracking.graph import _nearest_per_group
+def _brute_force_capped(hits, k, min_pt=0.5, phi_margin=2.0, max_z0=200.0, max_skip=1):
+    """Per inner hit and outer layer: rank every outer hit by
+    (dphi / W)^2 + (Z0_WEIGHT z0 / max_z0)^2 at the layers' median radii (W the window
+    there), keep the k nearest within the search bound, then the exact cuts per hit."""
+    r, phi, z = cylindrical(hits)
+    layers = detector_layers(hits)
+    curvature = 0.299792458e-3 * 2.0 / (2 * min_pt)
+    median = [np.median(r[layers == k]) for k in range(layers.max() + 1)]
 
-    group = np.array([0, 1, 0, 0, 1, 2])
-    distance = np.array([0.3, 0.5, 0.1, 0.2, 0.4, 9.0])
-    # group 0: rows 0, 2, 3 (0.3, 0.1, 0.2) keep 2 and 3; group 1 keeps both; group 2 its one
-    np.testing.assert_array_equal(_nearest_per_group(group, distance, 2), [1, 2, 3, 4, 5])
+    def bend(r_in, r_out):
+        return abs(np.arcsin(min(r_out * curvature, 1)) - np.arcsin(min(r_in * curvature, 1)))
+
+    bound = 1.05 * np.sqrt(1 + Z0_WEIGHT**2)
+    edges = set()
+    for a in range(len(hits)):
+        for step in range(1, max_skip + 2):
+            outer = np.flatnonzero(layers == layers[a] + step)
+            if not len(outer):
+                continue
+            r1, r2 = median[layers[a]], median[layers[a] + step]
+            w = np.median([phi_margin * bend(r[i], r2) + 1e-3
+                           for i in np.flatnonzero(layers == layers[a])])
+            dphi = (phi[outer] - phi[a] + np.pi) % (2 * np.pi) - np.pi
+            z0 = (z[a] * r2 - r1 * z[outer]) / (r2 - r1)
+            distance = np.hypot(dphi / w, Z0_WEIGHT * z0 / max_z0)
+            order = np.argsort(distance)[:k]
+            for b in outer[order[distance[order] < bound]]:
+                exact_dphi = (phi[b] - phi[a] + np.pi) % (2 * np.pi) - np.pi
+                exact_z0 = z[a] - r[a] * (z[b] - z[a]) / (r[b] - r[a])
+                if abs(exact_dphi) <= phi_margin * bend(r[a], r2) + 1e-3 and abs(exact_z0) < max_z0:
+                    edges.add((a, int(b)))
+    return edges
+
+
+def test_max_neighbours_matches_brute_force_ranking():
+    hits, _, _ = simulate_event(60, seed=4)
+    capped = layer_pair_graph(hits, min_pt=0.5, max_neighbours=3)
+    assert set(zip(*capped.tolist())) == _brute_force_capped(hits, 3)
 
 
 def test_max_neighbours_keeps_a_subset_capped_per_hit_and_layer():
-    hits, _, _ = simulate_event(300, seed=4)
+    hits, truth, particles = simulate_event(1500, seed=4)
     full = layer_pair_graph(hits, min_pt=0.5)
-    capped = layer_pair_graph(hits, min_pt=0.5, max_neighbours=3)
+    capped = layer_pair_graph(hits, min_pt=0.5, max_neighbours=8)
     assert set(zip(*capped.tolist())) <= set(zip(*full.tolist()))
     layers = detector_layers(hits)
     _, counts = np.unique(capped[0] * 100 + layers[capped[1]], return_counts=True)
-    assert counts.max() == 3 and capped.shape[1] < full.shape[1]
+    assert counts.max() == 8 and capped.shape[1] < 0.6 * full.shape[1]
+    # the nearest are the likeliest: the cap keeps the true edges far more than others
+    kept = [edge_metrics(e, truth, hits, min_pt=1.0, particles=particles) for e in (full, capped)]
+    assert kept[1]["n_true_edges_found"] > 0.97 * kept[0]["n_true_edges_found"]
     with pytest.raises(ValueError, match="max_neighbours must be >= 1"):
         layer_pair_graph(hits, max_neighbours=0)
+
+
+def test_max_neighbours_wraps_at_pi():
+    """A track crossing phi = pi: its outer hit is the inner one's nearest across the cut."""
+    hits = _hits([-32.0, -72.0, 10.0, 20.0], [0.1, -0.3, 32.0, 70.0], [0.0, 0.0, 500.0, 0.0],
+                 [8, 8, 8, 8], [2, 4, 2, 4])
+    edges = layer_pair_graph(hits, min_pt=1.0, max_neighbours=1)
+    assert (0, 1) in set(zip(*edges.tolist()))

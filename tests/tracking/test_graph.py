@@ -5,12 +5,12 @@ import pandas as pd
 import pytest
 
 from grapa.tracking.graph import (
+    Z0_WEIGHT,
     _phi_window_pairs,
     cylindrical,
     detector_layers,
     edge_features,
     hit_features,
-    Z0_WEIGHT,
     layer_pair_graph,
 )
 from grapa.tracking.metrics import edge_metrics

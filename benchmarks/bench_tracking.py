@@ -1,6 +1,8 @@
 """Per-event time and peak memory of each track-finding stage at 1,000 and 5,000 particles.
 
-Stages: simulation (`simulate_event`), graph construction (`layer_pair_graph`), the
+Stages: simulation (`simulate_event`), graph construction (`layer_pair_graph` with the
+finder's options: by default each hit's 24 nearest outer hits per layer, so the edges
+grow linearly with the hits; `--full-graph` lists every pair in the windows), the
 edge filter, the edge classifier (its first call per padded size compiles and is not
 timed) and track building (`TrackFinder.build`: the walk, then `join_fragments`).
 Without --model, a finder is trained for speed only (2 events of 1,000 particles, 1
@@ -8,8 +10,8 @@ epoch): the filter's threshold, which sets the classifier's edge count, is then 
 to a trained one's. Peak memory is
 the growth of the process's resident set during the stage (Linux's VmHWM, reset before
 each stage through /proc/self/clear_refs), so JAX's buffers count too. Prints one line:
-per stage and size, the median seconds per event and the peak MB, and the time ratio
-5,000 / 1,000 particles (5 = linear).
+per stage and size, the median seconds per event and the peak MB, and the ratios of
+time and of the largest stage's peak memory, 5,000 / 1,000 particles (5 = linear).
 
     python benchmarks/bench_tracking.py
     python benchmarks/bench_tracking.py --model RUN --events 5
@@ -82,11 +84,15 @@ def main():
     parser.add_argument("--model", default=None, help="a trained track finder (grapa track train)")
     parser.add_argument("--events", type=int, default=3, help="timed events per size")
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 5000])
+    parser.add_argument("--full-graph", action="store_true",
+                        help="no cap on the neighbours per hit (the quadratic graph)")
     args = parser.parse_args()
+    graph_options = {"max_neighbours": None} if args.full_graph else {}
     if args.model:
         finder = TrackFinder.load(args.model)
+        finder.config["graph_options"].update(graph_options)
     else:
-        finder = TrackFinder()
+        finder = TrackFinder(graph_options=graph_options)
         events = [make_event(i, *simulate_event(1000, seed=100 + i)) for i in range(2)]
         finder.fit(events, epochs=1, filter_epochs=1, verbose=0)
     parts, seconds = [], {}
@@ -103,11 +109,13 @@ def main():
         line.append(f"total {total:.2f} s/event, slowest {slowest} "
                     f"({seconds[size, slowest] / total:.0%})")
         seconds[size, "total"] = total
+        seconds[size, "peak"] = max(np.array(results[s])[:, 1].max() for s in STAGES)
         parts.append(", ".join(line))
     if len(args.sizes) == 2:
         small, large = args.sizes
         parts.append(f"time ratio {large}/{small}: "
-                     f"{seconds[large, 'total'] / seconds[small, 'total']:.1f} "
+                     f"{seconds[large, 'total'] / seconds[small, 'total']:.1f}, peak memory "
+                     f"ratio {seconds[large, 'peak'] / seconds[small, 'peak']:.1f} "
                      f"({large / small:.0f} = linear)")
     print("; ".join(parts))
 

@@ -38,6 +38,8 @@ def add_track(subparsers) -> None:
 
 
 def _add_train(steps) -> None:
+    from grapa.tracking.pipeline import GRAPH_DEFAULTS
+
     parser = steps.add_parser(
         "train",
         help="train a track finder on events with truth and save it",
@@ -61,6 +63,11 @@ def _add_train(steps) -> None:
                         help="message-passing steps of the edge classifier (default %(default)s)")
     parser.add_argument("--learning-rate", type=float, default=3e-3,
                         help="Adam's initial learning rate (default %(default)s)")
+    parser.add_argument("--max-neighbours", type=int, default=None, metavar="K",
+                        help="candidate edges from each hit to at most its K nearest hits on "
+                        "each of the next layers, so the edges grow linearly with the hits; "
+                        "0 keeps every pair a track could join (default "
+                        f"{GRAPH_DEFAULTS['max_neighbours']})")
     parser.add_argument("--max-events", type=int, default=None, metavar="N",
                         help="read at most the first N events of --events and of --validation "
                         "(default: all)")
@@ -183,13 +190,19 @@ def _run_train(args) -> int:
                            "e.g. 1e-3")
     if Path(args.out).is_file():
         raise CommandError(f"--out {args.out} is a file: give a directory for the track finder")
+    graph_options = {}
+    if args.max_neighbours is not None:
+        if args.max_neighbours < 0:
+            raise CommandError(f"--max-neighbours {args.max_neighbours}: give 1 or more "
+                               "neighbours per hit and layer, or 0 for no cap")
+        graph_options["max_neighbours"] = args.max_neighbours or None
     parts = ("hits", "truth")
     ids = _event_ids(args.events, "--events", args.max_events, parts)
     validation = None
     if args.validation is not None:
         validation_ids = _event_ids(args.validation, "--validation", args.max_events, parts)
         validation = iter_events(args.validation, parts, validation_ids)
-    finder = TrackFinder(units=args.units, steps=args.steps)
+    finder = TrackFinder(units=args.units, steps=args.steps, graph_options=graph_options)
     finder.fit(iter_events(args.events, parts, ids), validation, epochs=args.epochs,
                learning_rate=args.learning_rate, seed=args.seed,
                verbose=0 if args.quiet else 1)

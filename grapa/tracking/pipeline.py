@@ -49,6 +49,7 @@ from grapa.tracking.graph import (
 
 __all__ = [
     "BUILDERS",
+    "GRAPH_DEFAULTS",
     "N_NODE_INPUTS",
     "network_nodes",
     "EventGraph",
@@ -65,6 +66,10 @@ __all__ = [
 
 BUILDERS = ("walk", "components")
 JOIN_DEFAULTS = {"max_rphi": MAX_RPHI, "max_z": MAX_Z}
+GRAPH_DEFAULTS = {"min_pt": 0.5, "max_neighbours": 24}
+"""`layer_pair_graph` options of a new `TrackFinder`: tracks down to 0.5 GeV stay
+connected (their hits form their own candidates), and each hit keeps its 24 nearest
+outer hits per layer (linear growth with the hits)."""
 JOIN_OPTIONS = tuple(name for name, parameter in inspect.signature(join_fragments).parameters.items()
                      if parameter.kind is parameter.KEYWORD_ONLY)
 INVARIANT_COLUMNS = [0, 2]  # r and z of `hit_features`, without phi
@@ -383,7 +388,9 @@ class TrackFinder:
         filter_efficiency: the fraction of true edges the filter keeps on the training
             events (its threshold is set to that quantile of their scores), or None for
             no filter.
-        graph_options: passed to `layer_pair_graph` (e.g. `min_pt`, `max_z0`).
+        graph_options: passed to `layer_pair_graph` (e.g. `min_pt`, `max_z0`), over
+            `GRAPH_DEFAULTS`: tracks down to 0.5 GeV, 24 neighbours per hit and layer,
+            so the edges grow linearly with the hits.
 
     The track-building defaults were chosen on five validation events of 1,000 particles
     (seed 3) with a classifier trained on 40 others (efficiency, purity): the walk at 0.9,
@@ -413,7 +420,7 @@ class TrackFinder:
                        "mend_threshold": None if mend_threshold is None else float(mend_threshold),
                        "join": None if join is None else {**JOIN_DEFAULTS, **dict(join)},
                        "filter_efficiency": filter_efficiency, "filter_threshold": None,
-                       "graph_options": {"min_pt": 0.5, **dict(graph_options or {})}}
+                       "graph_options": {**GRAPH_DEFAULTS, **dict(graph_options or {})}}
         self.edge_filter = build_edge_filter() if filter_efficiency is not None else None
         self.classifier = build_edge_classifier(units, steps, hidden_layers, aggregation)
         self.history: dict[str, list[float]] = {}

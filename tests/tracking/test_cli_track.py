@@ -38,7 +38,8 @@ def run(tmp_path_factory):
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
         assert main(["track", "train", "--events", str(paths["train"]), "--out",
-                     str(paths["run"]), "--validation", str(paths["test"]), *TINY]) == 0
+                     str(paths["run"]), "--validation", str(paths["test"]),
+                     "--max-neighbours", "5", *TINY]) == 0
         paths["submission"] = root / "submission.csv"
         assert main(["track", "reconstruct", "--model", str(paths["run"]), "--events",
                      str(paths["hits_only"]), "--out", str(paths["submission"]),
@@ -58,7 +59,9 @@ def test_train_saves_the_finder_and_summarises(run):
     paths, printed = run
     assert {"track_finder.json", "classifier.keras", "filter.keras"} <= {
         file.name for file in paths["run"].iterdir()}
-    history = json.loads((paths["run"] / "track_finder.json").read_text())["history"]
+    saved = json.loads((paths["run"] / "track_finder.json").read_text())
+    history = saved["history"]
+    assert saved["config"]["graph_options"] == {"min_pt": 0.5, "max_neighbours": 5}
     summary = printed[0]
     assert summary.startswith("trained a track finder on 3 events (")
     assert "edges after the filter" in summary
@@ -230,8 +233,20 @@ def test_submission_missing_an_event_or_with_foreign_hits_is_named(run, tmp_path
 def test_flags_are_checked_and_verbose_shows_the_back_trace(tmp_path, capsys):
     _check_error(["track", "train", "--events", str(tmp_path), "--out", str(tmp_path / "r"),
                   "--epochs", "0"], "--epochs 0: give a positive number", capsys)
+    _check_error(["track", "train", "--events", str(tmp_path), "--out", str(tmp_path / "r"),
+                  "--max-neighbours", "-2"], "--max-neighbours -2: give 1 or more", capsys)
     _check_error(["track", "evaluate", "--events", str(tmp_path), "--submission", "s.csv",
                   "--out", str(tmp_path / "r"), "--min-pt", "-1"], "--min-pt -1.0", capsys)
     with pytest.raises(CommandError, match="holds no TrackML event"):
         main(["track", "reconstruct", "--model", str(tmp_path), "--events", str(tmp_path),
               "--out", str(tmp_path / "s.csv"), "--verbose"])
+
+
+def test_max_neighbours_zero_keeps_the_full_graph(run, tmp_path):
+    paths, _ = run
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert main(["track", "train", "--events", str(paths["train"]), "--out",
+                     str(tmp_path / "full"), "--max-events", "1", "--max-neighbours", "0",
+                     *TINY]) == 0
+    saved = json.loads((tmp_path / "full" / "track_finder.json").read_text())
+    assert saved["config"]["graph_options"] == {"min_pt": 0.5, "max_neighbours": None}

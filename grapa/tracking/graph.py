@@ -131,6 +131,16 @@ def _nearest_in_window(phi_inner, z_inner, phi_outer, z_outer, window, z_scale, 
     return inner, rows[found[inner, slot]]
 
 
+def _cylinders(r_inner, r_outer) -> bool:
+    """Whether two layers are barrel cylinders, as the cap's ranking takes them: each
+    one's spread in radius (interquartile range) together under a quarter of the gap
+    between their median radii. Endcap disks spread over radius at one z and are not."""
+    spread = np.subtract(*np.percentile(r_inner, [75, 25])) + np.subtract(
+        *np.percentile(r_outer, [75, 25]))
+    gap = np.median(r_outer) - np.median(r_inner)
+    return bool(gap > 0 and spread < 0.25 * gap)
+
+
 def layer_pair_graph(hits: pd.DataFrame, *, min_pt: float = 1.0, b_field: float = 2.0,
                      phi_margin: float = 2.0, max_z0: float = 200.0, max_skip: int = 1,
                      max_neighbours: int | None = None,
@@ -157,6 +167,8 @@ def layer_pair_graph(hits: pd.DataFrame, *, min_pt: float = 1.0, b_field: float 
     the cuts, nearest in `(dphi / window)^2 + (Z0_WEIGHT z_0 / max_z0)^2` (the window and
     z_0 taken at the two layers' median radii). They are found by a k-d tree
     (`scipy.spatial.cKDTree`), so time, memory and edges grow linearly with the hits.
+    That ranking needs barrel cylinders: pairs of layers that spread over radius
+    (endcap disks) keep every pair.
     True pairs spread over 0.17 of the window in dphi and 0.27 of `max_z0 = 200` in
     z_0 (the beam spot) and false pairs evenly over both, so z_0 weighs less: on 5,000
     particles, 16 neighbours kept 0.988 of the true edges above 1 GeV with z_0 at half
@@ -204,7 +216,8 @@ def layer_pair_graph(hits: pd.DataFrame, *, min_pt: float = 1.0, b_field: float 
             bend = (np.arcsin(np.minimum(r_outer * curvature, 1.0))
                     - np.arcsin(np.minimum(r[inner_rows] * curvature, 1.0)))
             window = phi_margin * np.abs(bend) + 1e-3
-            if max_neighbours is None:
+            capped = max_neighbours is not None and _cylinders(r[inner_rows], r[outer_rows])
+            if not capped:
                 local, outer = _phi_window_pairs(phi[inner_rows], phi[outer_rows], window)
             else:
                 # ranked at the layers' median radii: z_0 = (z_1 r_2 - r_1 z_2) / (r_2 - r_1)
@@ -215,9 +228,10 @@ def layer_pair_graph(hits: pd.DataFrame, *, min_pt: float = 1.0, b_field: float 
                     z[outer_rows], np.median(window), z_scale * r_inner, max_neighbours)
             inner, outer = inner_rows[local], outer_rows[outer]
             dr = r[outer] - r[inner]
-            z0 = z[inner] - r[inner] * (z[outer] - z[inner]) / dr
+            with np.errstate(divide="ignore", invalid="ignore"):  # dr = 0 is cut below
+                z0 = z[inner] - r[inner] * (z[outer] - z[inner]) / dr
             keep = (dr > 0) & (np.abs(z0) < max_z0)
-            if max_neighbours is not None:
+            if capped:
                 keep &= np.abs(_wrap(phi[outer] - phi[inner])) <= window[local]
             sources.append(inner[keep])
             targets.append(outer[keep])

@@ -166,3 +166,20 @@ def test_max_neighbours_wraps_at_pi():
                  [8, 8, 8, 8], [2, 4, 2, 4])
     edges = layer_pair_graph(hits, min_pt=1.0, max_neighbours=1)
     assert (0, 1) in set(zip(*edges.tolist()))
+
+
+def test_max_neighbours_on_disks_of_one_median_radius():
+    """Endcap disks (TrackML's other volumes) spread over r at fixed z, so two layers may
+    share a median radius: the ranking, made for cylinders, is not used and every pair
+    stays."""
+    rng = np.random.default_rng(1)
+    r = np.repeat(rng.uniform(100.0, 500.0, 200), 2)  # both disks: the same radii
+    phi = rng.uniform(-np.pi, np.pi, 400)
+    disk = np.arange(400) % 2
+    hits = _hits(r * np.cos(phi), r * np.sin(phi), np.where(disk, 1200.0, 1000.0),
+                 np.full(400, 7), np.where(disk, 4, 2))
+    layers = disk  # the disk nearer the origin first
+    full = layer_pair_graph(hits, min_pt=0.5, max_z0=1e4, layers=layers)
+    capped = layer_pair_graph(hits, min_pt=0.5, max_z0=1e4, max_neighbours=2, layers=layers)
+    assert full.shape[1] > 0
+    np.testing.assert_array_equal(capped, full)

@@ -90,15 +90,21 @@ def detector_layers(hits: pd.DataFrame) -> np.ndarray:
     return rank[inverse]
 
 
+def _wrapped(phi, reach):
+    """`(rows, phi)`: every hit, then copies 2 pi away of those within `reach` of +-pi, so
+    that a window of half-width up to `reach` around any azimuth never needs to wrap."""
+    low, high = phi < -np.pi + reach, phi > np.pi - reach
+    rows = np.concatenate([np.arange(len(phi)), np.flatnonzero(low), np.flatnonzero(high)])
+    return rows, np.concatenate([phi, phi[low] + 2 * np.pi, phi[high] - 2 * np.pi])
+
+
 def _phi_window_pairs(phi_inner, phi_outer, half_width):
     """All (inner, outer) index pairs with |phi_outer - phi_inner| <= half_width[inner],
     wrapping at ±pi, by binary search in the phi-sorted outer hits (no n x m matrix)."""
-    order = np.argsort(phi_outer, kind="stable")
-    # outer hits three times, shifted by -2pi, 0, +2pi, so a window never needs to wrap
-    extended = np.concatenate([phi_outer[order] - 2 * np.pi, phi_outer[order],
-                               phi_outer[order] + 2 * np.pi])
-    extended_index = np.tile(order, 3)
     half_width = np.minimum(half_width, np.pi)
+    rows, extended = _wrapped(phi_outer, half_width.max(initial=0.0))
+    order = np.argsort(extended, kind="stable")
+    extended, extended_index = extended[order], rows[order]
     low = np.searchsorted(extended, phi_inner - half_width, side="left")
     high = np.searchsorted(extended, phi_inner + half_width, side="right")
     counts = high - low
@@ -115,13 +121,9 @@ Z0_WEIGHT = 0.5
 def _nearest_in_window(phi_inner, z_inner, phi_outer, z_outer, window, z_scale, k):
     """Each inner hit's `k` nearest outer hits in `(phi / window, z * z_scale)`, by a k-d
     tree (`scipy.spatial.cKDTree`): (inner, outer) index pairs, time and memory linear in
-    hits x `k`. Outer hits near phi = +-pi are copied 2 pi away, so no window wraps."""
+    hits x `k`."""
     bound = 1.05 * np.sqrt(1 + Z0_WEIGHT**2)  # no pair farther than this passes the cuts
-    reach = min(bound * window, np.pi)
-    low, high = phi_outer < -np.pi + reach, phi_outer > np.pi - reach
-    rows = np.concatenate([np.arange(len(phi_outer)), np.flatnonzero(low),
-                           np.flatnonzero(high)])
-    phi = np.concatenate([phi_outer, phi_outer[low] + 2 * np.pi, phi_outer[high] - 2 * np.pi])
+    rows, phi = _wrapped(phi_outer, min(bound * window, np.pi))
     tree = cKDTree(np.stack([phi / window, z_outer[rows] * z_scale], axis=1))
     k = min(k, len(rows))
     _, found = tree.query(np.stack([phi_inner / window, z_inner * z_scale], axis=1), k=k,
@@ -129,16 +131,6 @@ def _nearest_in_window(phi_inner, z_inner, phi_outer, z_outer, window, z_scale, 
     found = found.reshape(len(phi_inner), k)
     inner, slot = np.nonzero(found < len(rows))
     return inner, rows[found[inner, slot]]
-
-
-def _cylinders(r_inner, r_outer) -> bool:
-    """Whether two layers are barrel cylinders, as the cap's ranking takes them: each
-    one's spread in radius (interquartile range) together under a quarter of the gap
-    between their median radii. Endcap disks spread over radius at one z and are not."""
-    spread = np.subtract(*np.percentile(r_inner, [75, 25])) + np.subtract(
-        *np.percentile(r_outer, [75, 25]))
-    gap = np.median(r_outer) - np.median(r_inner)
-    return bool(gap > 0 and spread < 0.25 * gap)
 
 
 def layer_pair_graph(hits: pd.DataFrame, *, min_pt: float = 1.0, b_field: float = 2.0,
@@ -204,6 +196,10 @@ def layer_pair_graph(hits: pd.DataFrame, *, min_pt: float = 1.0, b_field: float 
     layers = detector_layers(hits) if layers is None else np.asarray(layers)
     curvature = 0.299792458e-3 * b_field / (2 * min_pt)  # 1/mm: k = 1 / (2 R)
     by_layer = [np.flatnonzero(layers == k) for k in range(int(layers.max()) + 1)]
+    # each layer's radius quartiles: its median, and its spread (interquartile range)
+    q25, median, q75 = np.array([np.percentile(r[rows], [25, 50, 75]) if len(rows) else
+                                 np.zeros(3) for rows in by_layer]).T
+    spread = q75 - q25
     sources, targets = [], []
     for k, inner_rows in enumerate(by_layer):
         for step in range(1, max_skip + 2):
@@ -212,16 +208,18 @@ def layer_pair_graph(hits: pd.DataFrame, *, min_pt: float = 1.0, b_field: float 
             outer_rows = by_layer[k + step]
             if not len(outer_rows):
                 continue
-            r_outer = np.median(r[outer_rows])
+            r_inner, r_outer = median[k], median[k + step]
             bend = (np.arcsin(np.minimum(r_outer * curvature, 1.0))
                     - np.arcsin(np.minimum(r[inner_rows] * curvature, 1.0)))
             window = phi_margin * np.abs(bend) + 1e-3
-            capped = max_neighbours is not None and _cylinders(r[inner_rows], r[outer_rows])
+            # the cap ranks pairs as on barrel cylinders: both layers' spreads in radius
+            # together under a quarter of their gap (endcap disks spread over radius)
+            capped = (max_neighbours is not None and r_outer > r_inner
+                      and spread[k] + spread[k + step] < 0.25 * (r_outer - r_inner))
             if not capped:
                 local, outer = _phi_window_pairs(phi[inner_rows], phi[outer_rows], window)
             else:
                 # ranked at the layers' median radii: z_0 = (z_1 r_2 - r_1 z_2) / (r_2 - r_1)
-                r_inner = np.median(r[inner_rows])
                 z_scale = Z0_WEIGHT / (max_z0 * (r_outer - r_inner))
                 local, outer = _nearest_in_window(
                     phi[inner_rows], z[inner_rows] * r_outer / r_inner, phi[outer_rows],

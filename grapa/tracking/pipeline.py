@@ -38,7 +38,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from grapa.layers.sparse import EdgeEnds, InteractionNetwork
-from grapa.tracking.fragments import MAX_RPHI, MAX_Z, join_fragments
+from grapa.tracking.fragments import join_fragments
 from grapa.tracking.graph import (
     N_EDGE_FEATURES,
     detector_layers,
@@ -65,13 +65,14 @@ __all__ = [
 ]
 
 BUILDERS = ("walk", "components")
-JOIN_DEFAULTS = {"max_rphi": MAX_RPHI, "max_z": MAX_Z}
+JOIN_DEFAULTS = {name: parameter.default for name, parameter
+                 in inspect.signature(join_fragments).parameters.items()
+                 if parameter.kind is parameter.KEYWORD_ONLY}
+"""`join_fragments`' options and defaults: a new `TrackFinder` saves them all."""
 GRAPH_DEFAULTS = {"min_pt": 0.5, "max_neighbours": 24}
 """`layer_pair_graph` options of a new `TrackFinder`: tracks down to 0.5 GeV stay
 connected (their hits form their own candidates), and each hit keeps its 24 nearest
 outer hits per layer (linear growth with the hits)."""
-JOIN_OPTIONS = tuple(name for name, parameter in inspect.signature(join_fragments).parameters.items()
-                     if parameter.kind is parameter.KEYWORD_ONLY)
 INVARIANT_COLUMNS = [0, 2]  # r and z of `hit_features`, without phi
 N_NODE_INPUTS = len(INVARIANT_COLUMNS)
 
@@ -411,10 +412,10 @@ class TrackFinder:
         if not 0 < threshold < 1:
             raise ValueError(f"threshold must be in (0, 1), got {threshold}")
         _check_mend_threshold(mend_threshold, threshold)
-        unknown = set(join or {}) - set(JOIN_OPTIONS)
+        unknown = set(join or {}) - set(JOIN_DEFAULTS)
         if unknown:
             raise ValueError(f"join options {sorted(unknown)} unknown: join takes "
-                             f"{', '.join(JOIN_OPTIONS)} (join_fragments), or None")
+                             f"{', '.join(JOIN_DEFAULTS)} (join_fragments), or None")
         if filter_efficiency is not None and not 0 < filter_efficiency <= 1:
             raise ValueError(f"filter_efficiency must be in (0, 1] or None, got {filter_efficiency}")
         self.config = {"units": int(units), "steps": int(steps),

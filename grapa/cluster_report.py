@@ -50,7 +50,7 @@ def read_classes(files, jets_per_file=None):
 
 
 def cluster_files(files, clusters, out, *, jets_per_file=None, test_fraction=0.25, epochs=30,
-                  pretrain_epochs=10, n_constituents=30, batch_size=256, seed=0,
+                  pretrain_epochs=10, n_constituents=None, batch_size=256, seed=0,
                   verbose="auto"):
     """Train UCluster on the jets of `files` and write the report into `out`.
 
@@ -61,7 +61,8 @@ def cluster_files(files, clusters, out, *, jets_per_file=None, test_fraction=0.2
         jets_per_file: jets read from each file (None: all).
         test_fraction: share of the jets held out of training and scored.
         epochs, pretrain_epochs, batch_size: UCluster's schedule (`UCluster.fit`).
-        n_constituents: leading constituents the network sees.
+        n_constituents: leading constituents the network sees (None: UCluster's
+            default).
         seed: seed of the split, the weights and k-means.
         verbose: Keras verbosity.
 
@@ -82,7 +83,8 @@ def cluster_files(files, clusters, out, *, jets_per_file=None, test_fraction=0.2
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     keras.utils.set_random_seed(seed)
-    model = UCluster(clusters, n_constituents=n_constituents)
+    options = {} if n_constituents is None else {"n_constituents": n_constituents}
+    model = UCluster(clusters, **options)
     history = model.fit(jets[~is_test], epochs=epochs, pretrain_epochs=pretrain_epochs,
                         batch_size=batch_size, verbose=verbose, seed=seed)
     model.save(out / "model.keras")
@@ -96,7 +98,7 @@ def cluster_files(files, clusters, out, *, jets_per_file=None, test_fraction=0.2
               "test_jets": int(is_test.sum()), "clusters": int(clusters),
               "cluster_sizes": np.bincount(frame["cluster"], minlength=clusters).tolist(),
               "files": [str(path) for path in files], "epochs": epochs,
-              "pretrain_epochs": pretrain_epochs, "n_constituents": n_constituents}
+              "pretrain_epochs": pretrain_epochs, "n_constituents": model.n_constituents}
     figures = {"history.png": "Training history", "embedding.png": "Embedding (test jets)"}
     plotting.plot_history(history.history, path=out / "history.png")
     test_clusters = frame["cluster"].to_numpy()[is_test]

@@ -29,8 +29,8 @@ def add_cluster(subparsers) -> None:
                         help="all epochs, pretraining included (default %(default)s)")
     parser.add_argument("--pretrain-epochs", type=int, default=10,
                         help="epochs of the mass-bin task alone (default %(default)s)")
-    parser.add_argument("--constituents", type=int, default=30,
-                        help="leading constituents the network sees (default %(default)s)")
+    parser.add_argument("--constituents", type=int, default=None,
+                        help="leading constituents the network sees (default: UCluster's, 50)")
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quiet", action="store_true", help="one line per epoch instead of a bar")

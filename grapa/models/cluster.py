@@ -38,6 +38,9 @@ MASS_BINS = 20
 MASS_RANGE = (10.0, 200.0)  # GeV: the paper's proxy task
 CLUSTERING_WEIGHT = 10.0  # beta
 INVERSE_TEMPERATURE_STEP = 2.0  # alpha in the c-th clustering epoch: 2 c
+# leading constituents the network sees: W and Z jets at 1 TeV hold a median of 42 and 45,
+# and their 30 leading miss 4-5 GeV of the mass that tells them apart (see `UCluster`)
+N_CONSTITUENTS = 50
 
 
 def mass_bin_labels(jets, bins: int = MASS_BINS, mass_range=MASS_RANGE) -> np.ndarray:
@@ -107,7 +110,50 @@ class SoftKMeans(keras.layers.Layer):
         return {**super().get_config(), "clusters": self.clusters}
 
 
-def build_cluster_encoder(n_constituents=30, embedding_dim=8, k=10,
+class ClusteringSchedule(keras.callbacks.Callback):
+    r"""UCluster's clustering-phase schedule, set at the start of each epoch `e`
+    (0-based) of `epochs`: the inverse temperature $\alpha = 2 (e + 1)$ (the authors'
+    code), and the learning rate $\eta_0 \cdot \tfrac12 (1 + \cos(\pi e / \text{epochs}))$
+    from the optimizer's own $\eta_0$, which is restored when training ends.
+
+    The falling learning rate lets the clusters settle: the boundary between two clusters
+    of nearby masses (W and Z) moves with every update, and at a constant rate the
+    accuracy swung between 0.62 and 0.75 from one epoch to the next (W / Z / top jets, 30
+    constituents; 0.67 after the 20th epoch, 0.70 with the cosine). The authors' code
+    decays its rate too (halved every 500k jets, down to 1e-5). An optimizer whose
+    learning rate is already a `LearningRateSchedule` keeps it.
+
+    Args:
+        inverse_temperature: the `SoftKMeans` layer's `inverse_temperature` variable.
+        epochs: the clustering epochs the cosine spans.
+    """
+
+    def __init__(self, inverse_temperature, epochs):
+        super().__init__()
+        self.inverse_temperature = inverse_temperature
+        self.epochs = max(int(epochs), 1)
+        self.initial_rate = None
+
+    def _rate(self):
+        rate = self.model.optimizer.learning_rate
+        return rate if isinstance(rate, keras.Variable) else None
+
+    def on_train_begin(self, logs=None):
+        rate = self._rate()
+        self.initial_rate = None if rate is None else float(ops.convert_to_numpy(rate))
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.inverse_temperature.assign(INVERSE_TEMPERATURE_STEP * (epoch + 1))
+        if self.initial_rate is not None:
+            self._rate().assign(
+                self.initial_rate * 0.5 * (1 + np.cos(np.pi * epoch / self.epochs)))
+
+    def on_train_end(self, logs=None):
+        if self.initial_rate is not None:
+            self._rate().assign(self.initial_rate)
+
+
+def build_cluster_encoder(n_constituents=N_CONSTITUENTS, embedding_dim=8, k=10,
                           blocks=((32, 32), (64, 64)), name="ucluster_encoder"):
     """UCluster's embedding network: raw jets `(batch, n, 4)` -> `(batch, embedding_dim)`.
 
@@ -158,7 +204,11 @@ class UCluster(keras.Model):
     Args:
         clusters: number of clusters `k`.
         n_constituents: leading constituents the network sees (the mass targets use all
-            the constituents given to `fit`).
+            the constituents given to `fit`); the paper used 100. Measured on W / Z / top
+            jets at 1 TeV (median 42, 45 and 77 constituents; 10k of each, one seed):
+            with 30 the mass of W and Z jets comes out 4-5 GeV low and spread wider
+            (median 78 and 87 GeV, against 83 and 93 from all constituents), UCluster
+            reaches 0.70; with 50 (the default) 0.7x, at 1.7 times the time per epoch.
         embedding_dim: dimension of the embedding: 8 by default, where the paper used 3.
             Measured on W / Z / top jets (see the clustering tutorial): with 3 the 20
             mass bins lie along a curve on which W and Z are neighbours, k-means merges
@@ -178,7 +228,7 @@ class UCluster(keras.Model):
         >>> clusters = model.predict_clusters(test_jets)     # doctest: +SKIP
     """
 
-    def __init__(self, clusters=3, n_constituents=30, embedding_dim=8, k=10,
+    def __init__(self, clusters=3, n_constituents=N_CONSTITUENTS, embedding_dim=8, k=10,
                  blocks=((32, 32), (64, 64)), dense=(256, 128), mass_bins=MASS_BINS,
                  mass_range=MASS_RANGE, clustering_weight=CLUSTERING_WEIGHT, focal_gamma=2.0,
                  **kwargs):
@@ -266,11 +316,11 @@ class UCluster(keras.Model):
         return kmeans
 
     def train_clusters(self, jets, epochs=20, batch_size=256, callbacks=None, **kwargs):
-        """Both losses, the inverse temperature rising by 2 each epoch."""
+        """Both losses, the inverse temperature rising by 2 each epoch and the learning
+        rate falling along a cosine (`ClusteringSchedule`)."""
         self.beta.assign(self.clustering_weight)
-        schedule = keras.callbacks.LambdaCallback(
-            on_epoch_begin=lambda epoch, logs: self.kmeans.inverse_temperature.assign(
-                INVERSE_TEMPERATURE_STEP * (epoch + 1)))
+        self._compile_default()
+        schedule = ClusteringSchedule(self.kmeans.inverse_temperature, epochs)
         return self._fit_phase(jets, epochs, batch_size, [schedule, *(callbacks or [])],
                                **kwargs)
 
@@ -278,16 +328,19 @@ class UCluster(keras.Model):
         if epochs == 0:
             return keras.callbacks.History()
         jets = self._jets(jets)
-        if not self.compiled:
-            self.compile(optimizer=keras.optimizers.Adam(1e-3),
-                         loss=keras.losses.CategoricalFocalCrossentropy(
-                             alpha=1.0, gamma=self.focal_gamma, from_logits=True),
-                         metrics=["categorical_accuracy"])
+        self._compile_default()
         targets = np.eye(self.mass_bins, dtype="float32")[
             mass_bin_labels(jets, self.mass_bins, self.mass_range)]
         callbacks = [*callbacks, keras.callbacks.TerminateOnNaN()]
         return super().fit(jets[:, : self.n_constituents], targets, epochs=epochs,
                            batch_size=batch_size, callbacks=callbacks, **kwargs)
+
+    def _compile_default(self):
+        if not self.compiled:
+            self.compile(optimizer=keras.optimizers.Adam(1e-3),
+                         loss=keras.losses.CategoricalFocalCrossentropy(
+                             alpha=1.0, gamma=self.focal_gamma, from_logits=True),
+                         metrics=["categorical_accuracy"])
 
     # ---- inference -------------------------------------------------------------------
 

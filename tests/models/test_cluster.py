@@ -74,10 +74,19 @@ def test_fit_finds_two_kinds_of_jets_without_labels_and_survives_saving(tmp_path
     # a compiled model keeps its optimizer: a fast rate for 96 steps of a tiny network
     model.compile(optimizer=keras.optimizers.Adam(1e-2),
                   loss=keras.losses.CategoricalFocalCrossentropy(from_logits=True))
-    history = model.fit(jets, epochs=12, pretrain_epochs=9, batch_size=50, verbose=0, seed=0)
+    seen = []  # (learning rate, alpha) at the start of every epoch
+    record = keras.callbacks.LambdaCallback(on_epoch_begin=lambda epoch, logs: seen.append(
+        (float(model.optimizer.learning_rate.numpy()),
+         float(model.kmeans.inverse_temperature.numpy()))))
+    history = model.fit(jets, epochs=12, pretrain_epochs=9, batch_size=50, verbose=0, seed=0,
+                        callbacks=[record])
     assert len(history.history["loss"]) == 12 and history.epoch == list(range(12))
-    # alpha rose 2, 4, 6 over the three clustering epochs; beta is on
-    assert float(model.kmeans.inverse_temperature.numpy()) == 6.0
+    # clustering: alpha 2, 4, 6; the rate 1e-2 * (1 + cos(pi e / 3)) / 2 = 1, 0.75, 0.25
+    # times 1e-2, and 1e-2 again once training ends; beta is on
+    np.testing.assert_allclose([rate for rate, _ in seen], [1e-2] * 10 + [7.5e-3, 2.5e-3],
+                               rtol=1e-6)
+    assert [alpha for _, alpha in seen[9:]] == [2.0, 4.0, 6.0]
+    assert float(model.optimizer.learning_rate.numpy()) == pytest.approx(1e-2)
     assert float(model.beta.numpy()) == 10.0
     test_jets, test_truth = narrow_and_wide_jets(100, seed=1)
     clusters = model.predict_clusters(test_jets)

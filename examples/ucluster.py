@@ -5,7 +5,7 @@ against k-means on the pretrained embedding, k-means on the jet mass, a kNN on t
 embedding with labels and the same graph network trained with labels.
 
 The mixture is equal parts of W, Z and top jets (truth is used only to score). UCluster
-(`grapa.models.UCluster`, defaults: 30 constituents, EdgeConv k = 10, an 8-dimensional
+(`grapa.models.UCluster`, defaults: 50 constituents, EdgeConv k = 10, an 8-dimensional
 embedding, 10 epochs of mass-bin pretraining then 20 of clustering) never sees a label.
 Every method is scored on the same held-out jets by the clustering accuracy (Hungarian
 matching of clusters to classes, `grapa.evaluation.clustering_accuracy`) with its

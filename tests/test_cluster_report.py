@@ -67,6 +67,7 @@ def test_cli_clusters_every_jet_and_scores_the_held_out_ones(two_files, tmp_path
     (["--clusters", "2", "--test-fraction", "1.5"], "--test-fraction 1.5"),
     (["--clusters", "2", "--epochs", "5", "--pretrain-epochs", "5"],
      "give --pretrain-epochs below --epochs"),
+    (["--clusters", "2", "--constituents", "0"], "--constituents 0: give at least 1"),
 ])
 def test_cli_errors_name_the_flags(flags, message, two_files, tmp_path, capsys):
     assert main(["cluster", str(two_files[0]), "--out", str(tmp_path / "x"), *flags]) == 2

@@ -45,6 +45,9 @@ def _run_cluster(args) -> int:
     if not 0 < args.test_fraction < 1:
         raise CommandError(f"--test-fraction {args.test_fraction}: give a share between 0 "
                            "and 1, e.g. 0.25")
+    if args.constituents is not None and args.constituents < 1:
+        raise CommandError(f"--constituents {args.constituents}: give at least 1 (or leave "
+                           "it out for UCluster's 50)")
     if not 0 <= args.pretrain_epochs < args.epochs:
         raise CommandError(f"--pretrain-epochs {args.pretrain_epochs} --epochs {args.epochs}: "
                            "clustering needs epochs after pretraining; give --pretrain-epochs "

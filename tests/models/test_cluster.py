@@ -107,5 +107,7 @@ def test_fit_refuses_labels_and_a_schedule_without_clustering_epochs():
         model.fit(jets, truth)
     with pytest.raises(ValueError, match="pretrain_epochs < epochs"):
         model.fit(jets, epochs=3, pretrain_epochs=3)
+    with pytest.raises(ValueError, match="n_constituents >= 1"):
+        UCluster(n_constituents=0)
     with pytest.raises(ValueError, match=r"shape \(n_jets, n_constituents, 4\)"):
         model.embed(jets[..., :3])

@@ -26,7 +26,7 @@ from grapa.layers.pooling import (
 )
 from grapa.layers.readout import GlobalPooling, SoftPooling
 from grapa.layers.shape import CutFeatures, PadFeatures
-from grapa.layers.sparse import EdgeEnds, InteractionNetwork
+from grapa.layers.sparse import EdgeEnds, HierarchicalInteraction, InteractionNetwork
 from grapa.layers.update import GraphUpdate
 
 __all__ = [
@@ -47,6 +47,7 @@ __all__ = [
     "GraphAttention",
     "GraphLikeDecompress",
     "GraphUpdate",
+    "HierarchicalInteraction",
     "InteractionNetwork",
     "JetFeatures",
     "JetNorm",

@@ -237,3 +237,138 @@ class InteractionNetwork(keras.layers.Layer):
         return {**super().get_config(), "units": self.units, "hidden_layers": self.hidden_layers,
                 "aggregation": self.aggregation, "residual": self.residual,
                 "activation": self.activation, "layer_norm": self.layer_norm}
+
+
+def _assignment_index(assignment, batch, n_nodes, n_super):
+    """Flat indices of `(hit, super-node)` edges `(B, A, 2)` into the flattened hits and
+    super-nodes, and the real-edge mask; padding edges (negative indices) point one past
+    the last row of each set, as in `_edge_parts`."""
+    assignment = ops.cast(assignment, "int32")
+    valid = ops.logical_and(assignment[..., 0] >= 0, assignment[..., 1] >= 0)
+    rows = ops.reshape(ops.arange(batch, dtype="int32"), (-1, 1))
+    hit = ops.where(valid, assignment[..., 0] + rows * n_nodes, batch * n_nodes)
+    owner = ops.where(valid, assignment[..., 1] + rows * n_super, batch * n_super)
+    return hit, owner, valid
+
+
+@keras.saving.register_keras_serializable(package="grapa")
+class HierarchicalInteraction(keras.layers.Layer):
+    r"""One step of the hierarchical GNN: super-nodes read their hits and super-edges,
+    hits read their super-nodes and graph edges, then both kinds of edge read their ends.
+
+    R. Liu et al., "Hierarchical Graph Neural Networks for Particle Track
+    Reconstruction", arXiv:2303.01640 (2023), sec. 3, in the form of the authors'
+    `HierarchicalGNNCell` (github.com/ryanliu30/HierarchicalGNN). Hits `x_i` with graph
+    edges `e_ij`; super-nodes `X_a` with super-edges `E_ab` of weight `v_ab`; the
+    assignment edges `(i, a)` with weights `w_ia` (`grapa.tracking.pooling` builds those
+    graphs). In this order:
+
+    $$ X'_a = X_a + \phi_S\Big(\big[X_a,\ \textstyle\sum_{b \to a} v_{ba} E_{ba},\
+            \textstyle\sum_{i} w_{ia} x_i\big]\Big) $$
+    $$ x'_i = x_i + \phi_N\Big(\big[x_i,\ \textstyle\sum_{k \to i} e_{ki}
+            + \textstyle\sum_{i \to j} e_{ij},\ \textstyle\sum_a w_{ia} X'_a\big]\Big) $$
+    $$ E'_{ab} = E_{ab} + \phi_{SE}([X'_a, X'_b, E_{ab}]), \qquad
+       e'_{ij} = e_{ij} + \phi_E([x'_i, x'_j, e_{ij}]) $$
+
+    with multilayer perceptrons ending in a LayerNorm, as in `InteractionNetwork`. The
+    hit-level messages flow both ways along the (inner-to-outer) edges: the authors
+    pass the graph with both directions. Padding (indices -1 in any edge list, all-zero
+    rows without edges) carries nothing and comes out zero.
+
+    Args:
+        units: width of every feature (inputs and outputs: the updates are residual).
+        hidden_layers: Dense layers per network (the last one is linear).
+        activation: activation of the hidden Dense layers.
+        layer_norm: end each network with a LayerNormalization.
+
+    Input shape:
+        `[nodes (B, N, units), edges (B, E, 2), edge_features (B, E, units),
+        supernodes (B, K, units), super_edges (B, S, 2), super_edge_features (B, S,
+        units), super_edge_weights (B, S, 1), assignment (B, A, 2) of (hit, super-node),
+        assignment_weights (B, A, 1)]`.
+
+    Output shape:
+        `[nodes (B, N, units), edge_features (B, E, units), supernodes (B, K, units),
+        super_edge_features (B, S, units)]`.
+    """
+
+    def __init__(self, units, hidden_layers=2, activation="relu", layer_norm=True, **kwargs):
+        super().__init__(**kwargs)
+        self.units = int(units)
+        self.hidden_layers = int(hidden_layers)
+        self.activation = activation
+        self.layer_norm = bool(layer_norm)
+        if self.units < 1 or self.hidden_layers < 1:
+            raise ValueError(f"units and hidden_layers must be >= 1, got {units}, {hidden_layers}")
+
+    def build(self, input_shape):
+        widths = [int(input_shape[i][-1]) for i in (0, 2, 3, 5)]
+        if any(width != self.units for width in widths):
+            raise ValueError(
+                f"HierarchicalInteraction(units={self.units}) needs nodes, edge features, "
+                f"super-nodes and super-edge features of width {self.units}, got {widths}: "
+                f"encode them first (e.g. keras.layers.Dense({self.units})).")
+        def network(name):
+            stack = _mlp(self.units, self.hidden_layers, self.activation, self.layer_norm, name)
+            _build(stack, 3 * self.units)
+            return stack
+
+        self.supernode_network = network("supernode")
+        self.node_network = network("node")
+        self.superedge_network = network("superedge")
+        self.edge_network = network("edge")
+
+    def call(self, inputs):
+        (nodes, edges, edge_features, supernodes, super_edges, super_edge_features,
+         super_weights, assignment, assignment_weights) = inputs
+        batch, n_nodes, n_super = (ops.shape(nodes)[0], ops.shape(nodes)[1],
+                                   ops.shape(supernodes)[1])
+        flat, source, target, valid, n_segments = _edge_parts(nodes, edges)
+        _, super_source, super_target, super_valid, super_segments = _edge_parts(
+            supernodes, super_edges)
+        hit, owner, assigned = _assignment_index(assignment, batch, n_nodes, n_super)
+        real_nodes = ops.cast(ops.expand_dims(
+            edge_node_mask(nodes, source, target, valid, n_segments), -1), nodes.dtype)
+        real_super = ops.cast(ops.expand_dims(ops.logical_or(
+            edge_node_mask(supernodes, super_source, super_target, super_valid, super_segments),
+            scatter(ops.cast(ops.expand_dims(assigned, -1), nodes.dtype), owner,
+                    super_segments, batch, n_super, "sum")[..., 0] > 0), -1), nodes.dtype)
+        edge_mask = ops.cast(ops.expand_dims(valid, -1), nodes.dtype)
+        super_mask = ops.cast(ops.expand_dims(super_valid, -1), nodes.dtype)
+        weights = assignment_weights * ops.cast(ops.expand_dims(assigned, -1), nodes.dtype)
+
+        # super-nodes read their super-edges and their hits
+        super_messages = scatter(super_edge_features * super_weights * super_mask, super_target,
+                                 super_segments, batch, n_super, "sum")
+        from_hits = scatter(gather_nodes(flat, hit) * weights, owner, super_segments, batch,
+                            n_super, "sum")
+        supernodes = (supernodes + _run(self.supernode_network, ops.concatenate(
+            [supernodes, super_messages, from_hits], axis=-1))) * real_super
+
+        # hits read their graph edges and their (updated) super-nodes
+        messages = edge_features * edge_mask
+        edge_messages = (scatter(messages, target, n_segments, batch, n_nodes, "sum")
+                         + scatter(messages, source, n_segments, batch, n_nodes, "sum"))
+        super_flat = ops.reshape(supernodes, (-1, self.units))
+        from_super = scatter(gather_nodes(super_flat, owner) * weights, hit, n_segments, batch,
+                             n_nodes, "sum")
+        nodes = (nodes + _run(self.node_network, ops.concatenate(
+            [nodes, edge_messages, from_super], axis=-1))) * real_nodes
+
+        # both kinds of edge read their (updated) ends
+        super_ends = [gather_nodes(super_flat, super_source), gather_nodes(super_flat, super_target)]
+        super_edge_features = (super_edge_features + _run(self.superedge_network, ops.concatenate(
+            [*super_ends, super_edge_features], axis=-1))) * super_mask
+        flat = ops.reshape(nodes, (-1, self.units))
+        ends = [gather_nodes(flat, source), gather_nodes(flat, target)]
+        edge_features = (edge_features + _run(self.edge_network, ops.concatenate(
+            [*ends, edge_features], axis=-1))) * edge_mask
+        return [nodes, edge_features, supernodes, super_edge_features]
+
+    def compute_output_shape(self, input_shape):
+        return [tuple(input_shape[i][:-1]) + (self.units,) for i in (0, 2, 3, 5)]
+
+    def get_config(self):
+        return {**super().get_config(), "units": self.units,
+                "hidden_layers": self.hidden_layers, "activation": self.activation,
+                "layer_norm": self.layer_norm}

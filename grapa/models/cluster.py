@@ -212,7 +212,9 @@ class UCluster(keras.Model):
             with 30 the mass of W and Z jets comes out 4-5 GeV low and spread wider
             (median 78 and 87 GeV, against 83 and 93 from all constituents), UCluster
             reaches 0.70 clustering accuracy; with 50 (the default) 0.78, at 1.7 times
-            the time per epoch (k-means on the jet mass: 0.59).
+            the time per epoch (k-means on the jet mass: 0.59). On a second seed the
+            k-means start merged W with Z and UCluster ended at 0.58: the result
+            depends on the start (clustering tutorial).
         embedding_dim: dimension of the embedding: 8 by default, where the paper used 3.
             Measured on W / Z / top jets (see the clustering tutorial): with 3 the 20
             mass bins lie along a curve on which W and Z are neighbours, k-means merges

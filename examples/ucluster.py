@@ -66,7 +66,7 @@ def supervised_network(model, classes, train, truth, epochs, seed):
         build_cluster_head(model.embedding_dim, classes, model.dense)])
     network.compile(optimizer=keras.optimizers.Adam(1e-3),
                     loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    network.fit(train[:, : model.n_constituents], truth, epochs=epochs, batch_size=BATCH_SIZE,
+    network.fit(model.network_input(train), truth, epochs=epochs, batch_size=BATCH_SIZE,
                 verbose=0)
     return network
 
@@ -140,7 +140,7 @@ def main():
         start = time.perf_counter()
         network = supervised_network(model, classes, train, train_truth,
                                      args.supervised_epochs, args.seed)
-        supervised = network.predict(test[:, : model.n_constituents], verbose=0).argmax(-1)
+        supervised = network.predict(model.network_input(test), verbose=0).argmax(-1)
         rows.append(row(f"same network, supervised ({args.supervised_epochs} epochs)",
                         test_truth, supervised, time.perf_counter() - start))
 

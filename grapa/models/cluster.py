@@ -342,7 +342,7 @@ class UCluster(keras.Model):
         targets = np.eye(self.mass_bins, dtype="float32")[
             mass_bin_labels(jets, self.mass_bins, self.mass_range)]
         callbacks = [*callbacks, keras.callbacks.TerminateOnNaN()]
-        return super().fit(jets[:, : self.n_constituents], targets, epochs=epochs,
+        return super().fit(self.network_input(jets), targets, epochs=epochs,
                            batch_size=batch_size, callbacks=callbacks, **kwargs)
 
     def _compile_default(self):
@@ -354,10 +354,16 @@ class UCluster(keras.Model):
 
     # ---- inference -------------------------------------------------------------------
 
+    def network_input(self, jets) -> np.ndarray:
+        """The jets as the network sees them: float32 `(n_jets, n_constituents, 4)`, the
+        leading `n_constituents`, zero padded where a jet file holds fewer (for a network
+        of its own on the same input, e.g. a supervised comparison)."""
+        return self._jets(jets)[:, : self.n_constituents]
+
     def embed(self, jets, batch_size=1024):
         """The embedding of each jet, `(n_jets, embedding_dim)`."""
-        jets = self._jets(jets)[:, : self.n_constituents]
-        return self.encoder.predict(jets, batch_size=batch_size, verbose=0)
+        return self.encoder.predict(self.network_input(jets), batch_size=batch_size,
+                                    verbose=0)
 
     def distances(self, jets, batch_size=1024):
         """Squared distances of each jet's embedding to the centroids, `(n_jets, k)`."""

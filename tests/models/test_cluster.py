@@ -111,3 +111,14 @@ def test_fit_refuses_labels_and_a_schedule_without_clustering_epochs():
         UCluster(n_constituents=0)
     with pytest.raises(ValueError, match=r"shape \(n_jets, n_constituents, 4\)"):
         model.embed(jets[..., :3])
+
+
+def test_network_input_pads_and_cuts_to_the_constituents_the_network_sees():
+    model = small_ucluster()  # 8 constituents
+    jets, _ = narrow_and_wide_jets(3, seed=0)  # 8 slots, 6 particles
+    short = model.network_input(jets[:, :5])
+    assert short.shape == (6, 8, 4) and short.dtype == np.float32
+    np.testing.assert_array_equal(short[:, :5], jets[:, :5])
+    assert not short[:, 5:].any()
+    wide = np.pad(jets, ((0, 0), (0, 4), (0, 0)))
+    np.testing.assert_array_equal(model.network_input(wide), jets)

@@ -51,7 +51,7 @@ def read_classes(files, jets_per_file=None):
 
 def cluster_files(files, clusters, out, *, jets_per_file=None, test_fraction=0.25, epochs=30,
                   pretrain_epochs=10, n_constituents=None, batch_size=256, seed=0,
-                  verbose="auto"):
+                  start="mixture", verbose="auto"):
     """Train UCluster on the jets of `files` and write the report into `out`.
 
     Args:
@@ -63,7 +63,8 @@ def cluster_files(files, clusters, out, *, jets_per_file=None, test_fraction=0.2
         epochs, pretrain_epochs, batch_size: UCluster's schedule (`UCluster.fit`).
         n_constituents: leading constituents the network sees (None: UCluster's
             default).
-        seed: seed of the split, the weights and k-means.
+        seed: seed of the split, the weights and the centroids' start.
+        start: where the centroids start, "mixture" or "kmeans" (`UCluster.init_centroids`).
         verbose: Keras verbosity.
 
     Returns:
@@ -86,7 +87,7 @@ def cluster_files(files, clusters, out, *, jets_per_file=None, test_fraction=0.2
     options = {} if n_constituents is None else {"n_constituents": n_constituents}
     model = UCluster(clusters, **options)
     history = model.fit(jets[~is_test], epochs=epochs, pretrain_epochs=pretrain_epochs,
-                        batch_size=batch_size, verbose=verbose, seed=seed)
+                        batch_size=batch_size, verbose=verbose, seed=seed, start=start)
     model.save(out / "model.keras")
     pd.DataFrame(history.history).rename_axis("epoch").to_csv(out / "history.csv")
     frame["split"] = np.where(is_test, "test", "train")
@@ -98,7 +99,8 @@ def cluster_files(files, clusters, out, *, jets_per_file=None, test_fraction=0.2
               "test_jets": int(is_test.sum()), "clusters": int(clusters),
               "cluster_sizes": np.bincount(frame["cluster"], minlength=clusters).tolist(),
               "files": [str(path) for path in files], "epochs": epochs,
-              "pretrain_epochs": pretrain_epochs, "n_constituents": model.n_constituents}
+              "pretrain_epochs": pretrain_epochs, "n_constituents": model.n_constituents,
+              "centroid_start": start}
     figures = {"history.png": "Training history", "embedding.png": "Embedding (test jets)"}
     plotting.plot_history(history.history, path=out / "history.png")
     test_clusters = frame["cluster"].to_numpy()[is_test]
@@ -121,13 +123,18 @@ def cluster_files(files, clusters, out, *, jets_per_file=None, test_fraction=0.2
     return report
 
 
+START_WORDS = {"mixture": "a Gaussian mixture's means", "kmeans": "k-means centres"}
+
+
 def _markdown(report, figures):
     sizes = ", ".join(f"{c}: {n}" for c, n in enumerate(report["cluster_sizes"]))
     lines = [f"# Clustering report: UCluster, {report['clusters']} clusters", "",
              f"{report['jets']} jets from {len(report['files'])} file(s); trained on "
              f"{report['train_jets']} without labels ({report['pretrain_epochs']} epochs of "
-             f"mass-bin pretraining, {report['epochs'] - report['pretrain_epochs']} of "
-             f"clustering), {report['test_jets']} held out.", "",
+             f"mass-bin pretraining, centroids started at "
+             f"{START_WORDS[report['centroid_start']]}, "
+             f"{report['epochs'] - report['pretrain_epochs']} of clustering), "
+             f"{report['test_jets']} held out.", "",
              f"Cluster sizes (all jets): {sizes}. Every jet's cluster is in `clusters.csv`.", ""]
     if "accuracy" in report:
         n = report["test_jets"]

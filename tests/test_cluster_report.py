@@ -41,12 +41,13 @@ def test_cli_clusters_every_jet_and_scores_the_held_out_ones(two_files, tmp_path
     out = tmp_path / "clusters"
     assert main(["cluster", str(qcd), str(top), "--clusters", "2", "--out", str(out),
                  "--epochs", "2", "--pretrain-epochs", "1", "--constituents", "20",
-                 "--quiet"]) == 0
+                 "--start", "kmeans", "--quiet"]) == 0
     assert "clustered 500 jets into 2 clusters" in capsys.readouterr().out
     report = json.loads((out / "report.json").read_text())
     frame = pd.read_csv(out / "clusters.csv")
     assert len(frame) == 500 and (frame["split"] == "test").sum() == report["test_jets"] == 125
     assert report["cluster_sizes"] == np.bincount(frame["cluster"], minlength=2).tolist()
+    assert report["centroid_start"] == "kmeans" and report["n_constituents"] == 20
     test = frame[frame["split"] == "test"]
     truth = (test["file"] == str(top)).to_numpy().astype(int)
     assert report["accuracy"]["ucluster"] == pytest.approx(

@@ -10,8 +10,8 @@ def add_cluster(subparsers) -> None:
         "cluster",
         help="cluster unlabelled jets into --clusters kinds with UCluster",
         description="Train UCluster (Mikuni & Canelli 2021: an EdgeConv embedding pretrained "
-        "on the jets' own mass bins, then a soft k-means loss) on the jets of one or more "
-        "files, never reading a label, and cluster them. Writes model.keras, clusters.csv "
+        "on the jets' own mass bins, centroids placed on its embedding, then a soft k-means "
+        "loss) on the jets of one or more files, never reading a label, and cluster them. Writes model.keras, clusters.csv "
         "(file, row, split, cluster of every jet), history.csv, report.json, report.md and "
         "the figures into --out. Truth, where it exists, only scores: with several files "
         "a jet's class is its file, with one file its is_signal_new. The report tables "
@@ -31,6 +31,10 @@ def add_cluster(subparsers) -> None:
                         help="epochs of the mass-bin task alone (default %(default)s)")
     parser.add_argument("--constituents", type=int, default=None,
                         help="leading constituents the network sees (default: UCluster's, 50)")
+    parser.add_argument("--start", choices=("mixture", "kmeans"), default="mixture",
+                        help="where the centroids start after pretraining: a Gaussian "
+                        "mixture's means, or k-means centres as in the paper (default "
+                        "%(default)s)")
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quiet", action="store_true", help="one line per epoch instead of a bar")
@@ -57,7 +61,8 @@ def _run_cluster(args) -> int:
             args.files, args.clusters, args.out, jets_per_file=args.jets,
             test_fraction=args.test_fraction, epochs=args.epochs,
             pretrain_epochs=args.pretrain_epochs, n_constituents=args.constituents,
-            batch_size=args.batch_size, seed=args.seed, verbose=2 if args.quiet else "auto")
+            batch_size=args.batch_size, seed=args.seed, start=args.start,
+            verbose=2 if args.quiet else "auto")
     except (FileNotFoundError, ValueError) as error:
         raise CommandError(cli_words(error)) from error
     sizes = ", ".join(str(size) for size in report["cluster_sizes"])

@@ -8,8 +8,10 @@ the paper used 3, see `UCluster`). It learns that embedding from a proxy task th
 no truth label:
 classify the jet's mass, computed from its own constituents, into 20 equal bins from
 10 to 200 GeV (focal loss, Lin et al. 2017). After `pretrain_epochs` epochs of that
-alone, k-means on the training jets' embeddings places `k` centroids $\mu_c$ (trainable
-from then on), and the loss becomes
+alone, `k` centroids $\mu_c$ (trainable from then on) are placed on the training jets'
+embeddings: the paper used k-means; grapa starts from a Gaussian mixture's means, which
+do not force equal round cells on the embedding (see `UCluster.init_centroids`). Then
+the loss becomes
 
 $$ L = L_\text{focal} + \beta\, \frac{1}{N} \sum_j \sum_c \pi_{jc}\, \lVert z_j - \mu_c \rVert^2,
    \qquad \pi_{jc} = \operatorname{softmax}_c\!\big(-\alpha \lVert z_j - \mu_c \rVert^2\big), $$
@@ -44,6 +46,9 @@ INVERSE_TEMPERATURE_STEP = 2.0  # alpha in the c-th clustering epoch: 2 c
 # leading constituents the network sees: W and Z jets at 1 TeV hold a median of 42 and 45,
 # and their 30 leading miss 4-5 GeV of the mass that tells them apart (see `UCluster`)
 N_CONSTITUENTS = 50
+# where the clustering starts: a Gaussian mixture's means (default) or k-means centres
+CENTROID_STARTS = ("mixture", "kmeans")
+CENTROID_START = "mixture"
 
 
 def mass_bin_labels(jets, bins: int = MASS_BINS, mass_range=MASS_RANGE) -> np.ndarray:
@@ -198,7 +203,8 @@ class UCluster(keras.Model):
     r"""Unsupervised clustering of jets, UCluster (Mikuni & Canelli 2021; see the module).
 
     `fit(jets)` needs no labels: it pretrains the embedding on the jets' mass bins, places
-    the centroids by k-means and then trains both losses. `predict_clusters(jets)` gives
+    the centroids (a Gaussian mixture's means; `init_centroids`) and then trains both
+    losses. `predict_clusters(jets)` gives
     each jet's cluster, `embed(jets)` its embedding; `call(jets)` the mass-bin logits.
     Saved with `model.save("ucluster.keras")`, it comes back with
     `keras.saving.load_model` with its centroids. `fit` compiles an uncompiled model
@@ -273,8 +279,9 @@ class UCluster(keras.Model):
     # ---- training --------------------------------------------------------------------
 
     def fit(self, x=None, y=None, *, epochs=30, pretrain_epochs=10, batch_size=256,
-            callbacks=None, verbose="auto", seed=None, **kwargs):
-        """Pretrain on the mass bins, place the centroids by k-means, then cluster.
+            callbacks=None, verbose="auto", seed=None, start=CENTROID_START, **kwargs):
+        """Pretrain on the mass bins, place the centroids (`init_centroids`), then
+        cluster.
 
         Args:
             x: `(n_jets, n, 4)` raw jets; no labels.
@@ -284,7 +291,9 @@ class UCluster(keras.Model):
             batch_size: jets per step.
             callbacks: Keras callbacks for both phases.
             verbose: Keras verbosity.
-            seed: seed of k-means's initialisation.
+            seed: seed of the centroids' start.
+            start: "mixture" (a Gaussian mixture's means, the default) or "kmeans" (the
+                paper's): see `init_centroids`.
             **kwargs: passed to `keras.Model.fit` (`validation_split`, `shuffle`, ...).
 
         Returns:
@@ -296,12 +305,15 @@ class UCluster(keras.Model):
         if not 0 <= pretrain_epochs < epochs:
             raise ValueError(f"need 0 <= pretrain_epochs < epochs, got pretrain_epochs="
                              f"{pretrain_epochs}, epochs={epochs}: clustering needs epochs")
+        if start not in CENTROID_STARTS:
+            raise ValueError(f"unknown centroid start {start!r}: choose one of "
+                             f"{', '.join(CENTROID_STARTS)}")
         jets = self._jets(x)
         history = keras.callbacks.History()
         history.set_model(self)
         first = self.pretrain(jets, epochs=pretrain_epochs, batch_size=batch_size,
                               callbacks=callbacks, verbose=verbose, **kwargs)
-        self.init_centroids(jets, seed=seed)
+        self.init_centroids(jets, seed=seed, start=start)
         second = self.train_clusters(jets, epochs=epochs - pretrain_epochs,
                                      batch_size=batch_size, callbacks=callbacks,
                                      verbose=verbose, **kwargs)
@@ -316,14 +328,43 @@ class UCluster(keras.Model):
         self.beta.assign(0.0)
         return self._fit_phase(jets, epochs, batch_size, list(callbacks or []), **kwargs)
 
-    def init_centroids(self, jets, seed=None):
-        """Place the centroids by k-means (scikit-learn, 10 starts) on `embed(jets)`."""
-        from sklearn.cluster import KMeans
+    def init_centroids(self, jets, seed=None, start=CENTROID_START):
+        """Place the centroids on `embed(jets)`: at the means of a Gaussian mixture (the
+        default) or at k-means centres (the paper's choice).
 
+        The mixture (scikit-learn, full covariances, 5 starts) lets each cluster have
+        its own shape and size in the embedding; k-means cuts it into equal round cells.
+        Measured on W / Z / top jets (clustering tutorial, 50 constituents, one
+        pretrained embedding): k-means (10 or 50 starts) put 94% of W and 94% of Z in
+        one cluster and split top in two (59.8% accuracy), and the clustering loss kept
+        that partition (58.3% after 20 epochs); the mixture's means start at 63.7% and
+        end at 75.5%.
+
+        Args:
+            jets: raw jets, as for `fit`.
+            seed: seed of the mixture's or k-means's initialisation.
+            start: "mixture" or "kmeans".
+
+        Returns:
+            The fitted scikit-learn estimator (`GaussianMixture` or `KMeans`); its
+            `predict(model.embed(jets))` is the start's partition.
+        """
+        from sklearn.cluster import KMeans
+        from sklearn.mixture import GaussianMixture
+
+        if start not in CENTROID_STARTS:
+            raise ValueError(f"unknown centroid start {start!r}: choose one of "
+                             f"{', '.join(CENTROID_STARTS)}")
         embedding = self.embed(jets)
-        kmeans = KMeans(self.clusters, n_init=10, random_state=seed).fit(embedding)
-        self.kmeans.centroids.assign(kmeans.cluster_centers_.astype("float32"))
-        return kmeans
+        if start == "mixture":
+            estimator = GaussianMixture(self.clusters, covariance_type="full", n_init=5,
+                                        random_state=seed).fit(embedding)
+            centres = estimator.means_
+        else:
+            estimator = KMeans(self.clusters, n_init=10, random_state=seed).fit(embedding)
+            centres = estimator.cluster_centers_
+        self.kmeans.centroids.assign(np.asarray(centres, dtype="float32"))
+        return estimator
 
     def train_clusters(self, jets, epochs=20, batch_size=256, callbacks=None, **kwargs):
         """Both losses, the inverse temperature rising by 2 each epoch and the learning

@@ -122,3 +122,43 @@ def test_network_input_pads_and_cuts_to_the_constituents_the_network_sees():
     assert not short[:, 5:].any()
     wide = np.pad(jets, ((0, 0), (0, 4), (0, 0)))
     np.testing.assert_array_equal(model.network_input(wide), jets)
+
+
+def elongated_and_small_blobs(seed=0):
+    """An embedding where k-means and a Gaussian mixture disagree: 900 points spread
+    along x (sd 3, 0.3 in y) and 100 tight points (sd 0.2) two units above them. K-means
+    gains far more by cutting the long blob in half than by separating the small one."""
+    rng = np.random.default_rng(seed)
+    long_blob = rng.normal(0.0, (3.0, 0.3), size=(900, 2))
+    small_blob = rng.normal((0.0, 2.0), 0.2, size=(100, 2))
+    return (np.concatenate([long_blob, small_blob]).astype("float32"),
+            np.repeat([0, 1], [900, 100]))
+
+
+def test_centroids_start_at_a_gaussian_mixtures_means_or_at_kmeans_centres(monkeypatch):
+    from sklearn.cluster import KMeans
+    from sklearn.mixture import GaussianMixture
+
+    model = small_ucluster()
+    embedding, truth = elongated_and_small_blobs()
+    monkeypatch.setattr(model, "embed", lambda jets, batch_size=1024: embedding)
+    jets = np.zeros((len(embedding), 8, 4), "float32")  # not looked at: embed is patched
+
+    start = model.init_centroids(jets, seed=3)  # the default: the mixture
+    mixture = GaussianMixture(2, covariance_type="full", n_init=5, random_state=3)
+    np.testing.assert_allclose(model.kmeans.centroids.numpy(), mixture.fit(embedding).means_,
+                               rtol=1e-5, atol=1e-6)
+    assert isinstance(start, GaussianMixture)
+    # the means sit in the two blobs, so the nearest centroid separates them
+    assert clustering_accuracy(truth, model.nearest_centroid(embedding)) > 0.97
+
+    start = model.init_centroids(jets, seed=3, start="kmeans")
+    centres = KMeans(2, n_init=10, random_state=3).fit(embedding).cluster_centers_
+    np.testing.assert_allclose(model.kmeans.centroids.numpy(), centres, rtol=1e-5, atol=1e-6)
+    # k-means halves the long blob instead: the small one never gets a centroid
+    assert clustering_accuracy(truth, model.nearest_centroid(embedding)) < 0.8
+
+    with pytest.raises(ValueError, match="unknown centroid start 'gmm'.*mixture, kmeans"):
+        model.init_centroids(jets, start="gmm")
+    with pytest.raises(ValueError, match="unknown centroid start"):
+        model.fit(jets, start="gmm")

@@ -15,6 +15,7 @@ from grapa.layers.features import (
 )
 from grapa.layers.flow import AutoregressiveAffine, GaussianMixtureDensity
 from grapa.layers.graph import FullyConnectedGraph, TopKGraph
+from grapa.layers.hierarchical import DotProductWeights, HierarchicalInteraction, SuperNodeCenters
 from grapa.layers.norm import JetNorm, MaskedBatchNormalization
 from grapa.layers.oneoff import OneOff
 from grapa.layers.pooling import (
@@ -26,7 +27,7 @@ from grapa.layers.pooling import (
 )
 from grapa.layers.readout import GlobalPooling, SoftPooling
 from grapa.layers.shape import CutFeatures, PadFeatures
-from grapa.layers.sparse import EdgeEnds, HierarchicalInteraction, InteractionNetwork
+from grapa.layers.sparse import EdgeEnds, InteractionNetwork
 from grapa.layers.update import GraphUpdate
 
 __all__ = [
@@ -37,6 +38,7 @@ __all__ = [
     "CompressGraph",
     "CutFeatures",
     "Decompress",
+    "DotProductWeights",
     "EPiC",
     "EdgeConv",
     "EdgeEnds",
@@ -60,5 +62,6 @@ __all__ = [
     "ParamLikeDecompress",
     "SoftPooling",
     "SortNodes",
+    "SuperNodeCenters",
     "TopKGraph",
 ]

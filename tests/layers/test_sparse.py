@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from keras import ops
 
-from grapa.layers.sparse import EdgeEnds, HierarchicalInteraction, InteractionNetwork, scatter
+from grapa.layers.sparse import EdgeEnds, InteractionNetwork, scatter
 from tests.layer_harness import run_layer_test
 
 
@@ -124,101 +124,3 @@ def test_large_sparse_graph_without_dense_adjacency():
     out, messages = InteractionNetwork(8)([nodes, edges, np.ones((1, n_edges, 8), "float32")])
     assert out.shape == (1, n_nodes, 8) and messages.shape == (1, n_edges, 8)
     assert np.isfinite(ops.convert_to_numpy(out)).all()
-
-
-def _hierarchy(seed=0, units=4):
-    """Two events: hits, graph edges, super-nodes, super-edges and assignments, with
-    padding rows and padding edges (-1) in the second event."""
-    rng = np.random.default_rng(seed)
-    n, k, e, s, a = 7, 4, 9, 6, 10
-
-    def features(*shape):
-        return rng.normal(size=shape).astype("float32")
-
-    nodes, edge_features = features(2, n, units), features(2, e, units)
-    supernodes, super_features = features(2, k, units), features(2, s, units)
-    edges = rng.integers(0, n, size=(2, e, 2)).astype("int32")
-    super_edges = rng.integers(0, k, size=(2, s, 2)).astype("int32")
-    assignment = np.stack([rng.integers(0, n, size=(2, a)), rng.integers(0, k, size=(2, a))],
-                          axis=-1).astype("int32")
-    super_weights, assignment_weights = features(2, s, 1), features(2, a, 1)
-    # event 1: hit 6 and super-node 3 are padding, and so are the last edges of each list
-    nodes[1, 6], supernodes[1, 3] = 0, 0
-    for index, node, last in ((edges, 6, 2), (super_edges, 3, 1), (assignment, None, 3)):
-        if node is not None:
-            index[1][(index[1] == node).any(axis=1)] = -1
-        index[1, -last:] = -1
-    assignment[1][(assignment[1, :, 0] == 6) | (assignment[1, :, 1] == 3)] = -1
-    edge_features[1][edges[1, :, 0] < 0] = 0
-    super_features[1][super_edges[1, :, 0] < 0] = 0
-    return [nodes, edges, edge_features, supernodes, super_edges, super_features,
-            super_weights, assignment, assignment_weights]
-
-
-def test_hierarchical_interaction_matches_numpy(tmp_path):
-    """Liu et al. 2023's hierarchical step, edge by edge in plain numpy, on a batch with
-    padding; then saved in a model and loaded."""
-    inputs = _hierarchy(seed=4)
-    layer = HierarchicalInteraction(4)
-    outputs = [ops.convert_to_numpy(t) for t in layer(inputs)]
-    (nodes, edges, edge_features, supernodes, super_edges, super_features, super_weights,
-     assignment, assignment_weights) = inputs
-    for b in range(2):
-        real_e, real_s, real_a = (index[b][:, 0] >= 0 for index in (edges, super_edges,
-                                                                    assignment))
-
-        def is_real(rows, index, real, column, i):
-            return rows[b, i].any() or (index[b][real][:, column] == i).any()
-
-        new_super = np.zeros_like(supernodes[b])
-        for c in range(supernodes.shape[1]):
-            if not (is_real(supernodes, super_edges, real_s, 0, c)
-                    or is_real(supernodes, super_edges, real_s, 1, c)
-                    or (assignment[b][real_a][:, 1] == c).any()):
-                continue
-            into = real_s & (super_edges[b][:, 1] == c)
-            messages = (super_features[b][into] * super_weights[b][into]).sum(0)
-            mine = real_a & (assignment[b][:, 1] == c)
-            hits = (nodes[b][assignment[b][mine][:, 0]] * assignment_weights[b][mine]).sum(0)
-            new_super[c] = supernodes[b, c] + _dense_stack(
-                layer.supernode_network, np.concatenate([supernodes[b, c], messages, hits]))
-        np.testing.assert_allclose(outputs[2][b], new_super, atol=1e-5)
-        new_nodes = np.zeros_like(nodes[b])
-        for i in range(nodes.shape[1]):
-            if not (is_real(nodes, edges, real_e, 0, i) or is_real(nodes, edges, real_e, 1, i)):
-                continue
-            touching = real_e & ((edges[b][:, 0] == i) | (edges[b][:, 1] == i))
-            # an edge (i, i) is both incoming and outgoing: it counts twice
-            loops = real_e & (edges[b][:, 0] == i) & (edges[b][:, 1] == i)
-            messages = edge_features[b][touching].sum(0) + edge_features[b][loops].sum(0)
-            mine = real_a & (assignment[b][:, 0] == i)
-            owners = (new_super[assignment[b][mine][:, 1]] * assignment_weights[b][mine]).sum(0)
-            new_nodes[i] = nodes[b, i] + _dense_stack(
-                layer.node_network, np.concatenate([nodes[b, i], messages, owners]))
-        np.testing.assert_allclose(outputs[0][b], new_nodes, atol=1e-5)
-        for new, old, index, real, ends, network in (
-                (outputs[1], edge_features, edges, real_e, new_nodes, layer.edge_network),
-                (outputs[3], super_features, super_edges, real_s, new_super,
-                 layer.superedge_network)):
-            expected = np.zeros_like(old[b])
-            for row in np.flatnonzero(real):
-                i, j = index[b, row]
-                expected[row] = old[b, row] + _dense_stack(
-                    network, np.concatenate([ends[i], ends[j], old[b, row]]))
-            np.testing.assert_allclose(new[b], expected, atol=1e-5)
-
-    # in a model: compiled, saved and loaded with the same outputs
-    tensors = [keras.Input(shape=x.shape[1:], dtype=x.dtype) for x in inputs]
-    model = keras.Model(tensors, HierarchicalInteraction(4)(tensors))
-    path = tmp_path / "hierarchical.keras"
-    model.save(path)
-    loaded = keras.saving.load_model(path)
-    for before, after in zip(model.predict(inputs, verbose=0), loaded.predict(inputs, verbose=0)):
-        np.testing.assert_allclose(before, after, atol=1e-6)
-
-
-def test_hierarchical_interaction_needs_matching_widths():
-    inputs = _hierarchy()
-    inputs[3] = np.zeros((2, 4, 5), "float32")
-    with pytest.raises(ValueError, match=r"width 4, got \[4, 4, 5, 4\]"):
-        HierarchicalInteraction(4)(inputs)

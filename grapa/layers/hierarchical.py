@@ -1,0 +1,297 @@
+r"""The hierarchical GNN's layers: super-nodes, the weights of the edges around them, and
+message passing on both levels.
+
+R. Liu et al., "Hierarchical Graph Neural Networks for Particle Track Reconstruction",
+arXiv:2303.01640 (2023), sec. 3; the authors' code is github.com/ryanliu30/HierarchicalGNN.
+Hits carry embeddings $n_i$ on the unit sphere; the pooling
+(`grapa.tracking.pooling`, numpy, not differentiable) decides which hits make each
+super-node, which super-nodes each hit is assigned to and which super-nodes are
+neighbours. These layers are the differentiable rest, on edge lists padded as in
+`grapa.layers.sparse` (indices -1 for padding rows):
+
+- `SuperNodeCenters`: a super-node's embedding $X_a$, the normalized mean of its hits';
+- `DotProductWeights`: the weight of an edge from its ends' dot product,
+  $w = f(\mathrm{BatchNorm}(n_i \cdot X_a))$, a softmax over each hit's assignments or a
+  sigmoid for the super-edges;
+- `HierarchicalInteraction`: one round of messages between hits, super-nodes and
+  both kinds of edge.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+from grapa.layers.sparse import (
+    _build,
+    _edge_parts,
+    _mlp,
+    _run,
+    edge_node_mask,
+    gather_nodes,
+    scatter,
+)
+
+NORMALIZATIONS = ("softmax", "sigmoid")
+
+
+def _assignment_index(assignment, batch, n_nodes, n_super):
+    """Flat indices of `(hit, super-node)` edges `(B, A, 2)` into the flattened hits and
+    super-nodes, and the real-edge mask; padding edges (negative indices) point one past
+    the last row of each set, as in `_edge_parts`."""
+    assignment = ops.cast(assignment, "int32")
+    valid = ops.logical_and(assignment[..., 0] >= 0, assignment[..., 1] >= 0)
+    rows = ops.reshape(ops.arange(batch, dtype="int32"), (-1, 1))
+    hit = ops.where(valid, assignment[..., 0] + rows * n_nodes, batch * n_nodes)
+    owner = ops.where(valid, assignment[..., 1] + rows * n_super, batch * n_super)
+    return hit, owner, valid
+
+
+@keras.saving.register_keras_serializable(package="grapa")
+class HierarchicalInteraction(keras.layers.Layer):
+    r"""One step of the hierarchical GNN: super-nodes read their hits and super-edges,
+    hits read their super-nodes and graph edges, then both kinds of edge read their ends.
+
+    R. Liu et al., "Hierarchical Graph Neural Networks for Particle Track
+    Reconstruction", arXiv:2303.01640 (2023), sec. 3, in the form of the authors'
+    `HierarchicalGNNCell` (github.com/ryanliu30/HierarchicalGNN). Hits `x_i` with graph
+    edges `e_ij`; super-nodes `X_a` with super-edges `E_ab` of weight `v_ab`; the
+    assignment edges `(i, a)` with weights `w_ia` (`grapa.tracking.pooling` builds those
+    graphs). In this order:
+
+    $$ X'_a = X_a + \phi_S\Big(\big[X_a,\ \textstyle\sum_{b \to a} v_{ba} E_{ba},\
+            \textstyle\sum_{i} w_{ia} x_i\big]\Big) $$
+    $$ x'_i = x_i + \phi_N\Big(\big[x_i,\ \textstyle\sum_{k \to i} e_{ki}
+            + \textstyle\sum_{i \to j} e_{ij},\ \textstyle\sum_a w_{ia} X'_a\big]\Big) $$
+    $$ E'_{ab} = E_{ab} + \phi_{SE}([X'_a, X'_b, E_{ab}]), \qquad
+       e'_{ij} = e_{ij} + \phi_E([x'_i, x'_j, e_{ij}]) $$
+
+    with multilayer perceptrons ending in a LayerNorm, as in `InteractionNetwork`. The
+    hit-level messages flow both ways along the (inner-to-outer) edges: the authors
+    pass the graph with both directions. Padding (indices -1 in any edge list, all-zero
+    rows without edges) carries nothing and comes out zero.
+
+    Args:
+        units: width of every feature (inputs and outputs: the updates are residual).
+        hidden_layers: Dense layers per network (the last one is linear).
+        activation: activation of the hidden Dense layers.
+        layer_norm: end each network with a LayerNormalization.
+
+    Input shape:
+        `[nodes (B, N, units), edges (B, E, 2), edge_features (B, E, units),
+        supernodes (B, K, units), super_edges (B, S, 2), super_edge_features (B, S,
+        units), super_edge_weights (B, S, 1), assignment (B, A, 2) of (hit, super-node),
+        assignment_weights (B, A, 1)]`.
+
+    Output shape:
+        `[nodes (B, N, units), edge_features (B, E, units), supernodes (B, K, units),
+        super_edge_features (B, S, units)]`.
+    """
+
+    def __init__(self, units, hidden_layers=2, activation="relu", layer_norm=True, **kwargs):
+        super().__init__(**kwargs)
+        self.units = int(units)
+        self.hidden_layers = int(hidden_layers)
+        self.activation = activation
+        self.layer_norm = bool(layer_norm)
+        if self.units < 1 or self.hidden_layers < 1:
+            raise ValueError(f"units and hidden_layers must be >= 1, got {units}, {hidden_layers}")
+
+    def build(self, input_shape):
+        widths = [int(input_shape[i][-1]) for i in (0, 2, 3, 5)]
+        if any(width != self.units for width in widths):
+            raise ValueError(
+                f"HierarchicalInteraction(units={self.units}) needs nodes, edge features, "
+                f"super-nodes and super-edge features of width {self.units}, got {widths}: "
+                f"encode them first (e.g. keras.layers.Dense({self.units})).")
+        def network(name):
+            stack = _mlp(self.units, self.hidden_layers, self.activation, self.layer_norm, name)
+            _build(stack, 3 * self.units)
+            return stack
+
+        self.supernode_network = network("supernode")
+        self.node_network = network("node")
+        self.superedge_network = network("superedge")
+        self.edge_network = network("edge")
+
+    def call(self, inputs):
+        (nodes, edges, edge_features, supernodes, super_edges, super_edge_features,
+         super_weights, assignment, assignment_weights) = inputs
+        batch, n_nodes, n_super = (ops.shape(nodes)[0], ops.shape(nodes)[1],
+                                   ops.shape(supernodes)[1])
+        flat, source, target, valid, n_segments = _edge_parts(nodes, edges)
+        _, super_source, super_target, super_valid, super_segments = _edge_parts(
+            supernodes, super_edges)
+        hit, owner, assigned = _assignment_index(assignment, batch, n_nodes, n_super)
+        real_nodes = ops.cast(ops.expand_dims(
+            edge_node_mask(nodes, source, target, valid, n_segments), -1), nodes.dtype)
+        real_super = ops.cast(ops.expand_dims(ops.logical_or(
+            edge_node_mask(supernodes, super_source, super_target, super_valid, super_segments),
+            scatter(ops.cast(ops.expand_dims(assigned, -1), nodes.dtype), owner,
+                    super_segments, batch, n_super, "sum")[..., 0] > 0), -1), nodes.dtype)
+        edge_mask = ops.cast(ops.expand_dims(valid, -1), nodes.dtype)
+        super_mask = ops.cast(ops.expand_dims(super_valid, -1), nodes.dtype)
+        weights = assignment_weights * ops.cast(ops.expand_dims(assigned, -1), nodes.dtype)
+
+        # super-nodes read their super-edges and their hits
+        super_messages = scatter(super_edge_features * super_weights * super_mask, super_target,
+                                 super_segments, batch, n_super, "sum")
+        from_hits = scatter(gather_nodes(flat, hit) * weights, owner, super_segments, batch,
+                            n_super, "sum")
+        supernodes = (supernodes + _run(self.supernode_network, ops.concatenate(
+            [supernodes, super_messages, from_hits], axis=-1))) * real_super
+
+        # hits read their graph edges and their (updated) super-nodes
+        messages = edge_features * edge_mask
+        edge_messages = (scatter(messages, target, n_segments, batch, n_nodes, "sum")
+                         + scatter(messages, source, n_segments, batch, n_nodes, "sum"))
+        super_flat = ops.reshape(supernodes, (-1, self.units))
+        from_super = scatter(gather_nodes(super_flat, owner) * weights, hit, n_segments, batch,
+                             n_nodes, "sum")
+        nodes = (nodes + _run(self.node_network, ops.concatenate(
+            [nodes, edge_messages, from_super], axis=-1))) * real_nodes
+
+        # both kinds of edge read their (updated) ends
+        super_ends = [gather_nodes(super_flat, super_source), gather_nodes(super_flat, super_target)]
+        super_edge_features = (super_edge_features + _run(self.superedge_network, ops.concatenate(
+            [*super_ends, super_edge_features], axis=-1))) * super_mask
+        flat = ops.reshape(nodes, (-1, self.units))
+        ends = [gather_nodes(flat, source), gather_nodes(flat, target)]
+        edge_features = (edge_features + _run(self.edge_network, ops.concatenate(
+            [*ends, edge_features], axis=-1))) * edge_mask
+        return [nodes, edge_features, supernodes, super_edge_features]
+
+    def compute_output_shape(self, input_shape):
+        return [tuple(input_shape[i][:-1]) + (self.units,) for i in (0, 2, 3, 5)]
+
+    def get_config(self):
+        return {**super().get_config(), "units": self.units,
+                "hidden_layers": self.hidden_layers, "activation": self.activation,
+                "layer_norm": self.layer_norm}
+
+
+@keras.saving.register_keras_serializable(package="grapa")
+class SuperNodeCenters(keras.layers.Layer):
+    r"""Each super-node's embedding: the normalized mean of its hits' embeddings,
+    $X_a = \sum_{i \in a} n_i / \lVert \sum_{i \in a} n_i \rVert$ (Liu et al. 2023,
+    sec. 3.2; the mean and the sum point the same way).
+
+    Differentiable in the embeddings: the pooling fixes which hits form a super-node,
+    the embeddings move the centre.
+
+    Input shape:
+        `[embeddings (B, N, D), labels (B, N) int (each hit's super-node in 0 .. K-1,
+        -1 for none), supernode_mask (B, K) (1 for a real super-node, 0 for padding)]`.
+
+    Output shape:
+        `(B, K, D)`; padding super-nodes and super-nodes without hits are zero.
+    """
+
+    def call(self, inputs):
+        embeddings, labels, supernode_mask = inputs
+        batch, n_super = ops.shape(supernode_mask)[0], ops.shape(supernode_mask)[1]
+        width = ops.shape(embeddings)[-1]
+        labels = ops.cast(labels, "int32")
+        valid = ops.logical_and(labels >= 0, labels < n_super)
+        rows = ops.reshape(ops.arange(batch, dtype="int32"), (-1, 1))
+        index = ops.where(valid, labels + rows * n_super, batch * n_super)
+        sums = ops.segment_sum(ops.reshape(embeddings, (-1, width)), ops.reshape(index, (-1,)),
+                               num_segments=batch * n_super + 1)[:-1]
+        sums = ops.reshape(sums, (batch, n_super, width))
+        length = ops.sqrt(ops.sum(ops.square(sums), axis=-1, keepdims=True))
+        centers = sums / ops.maximum(length, 1e-12)
+        return centers * ops.expand_dims(ops.cast(supernode_mask, centers.dtype), -1)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[2][0], input_shape[2][1], input_shape[0][-1])
+
+
+@keras.saving.register_keras_serializable(package="grapa")
+class DotProductWeights(keras.layers.Layer):
+    r"""Edge weights from the dot product of the edge's two ends, batch-normalized:
+    $w_{ia} = f(\mathrm{BatchNorm}(n_i \cdot X_a))$ (Liu et al. 2023, sec. 3.2; the
+    authors' `DynamicGraphConstruction`).
+
+    - `"softmax"` (the assignment graph): a softmax over the edges that leave the same
+      left row, so each hit's weights over its `c` super-nodes sum to one;
+    - `"sigmoid"` (the super graph): a sigmoid, divided by its mean over the graph's
+      real edges (as the authors normalize their weights, for stable training).
+
+    The batch normalization (one feature: the dot product) keeps the weights from all
+    saturating as the embeddings sharpen; its moments come from the real edges only.
+
+    Args:
+        normalization: `"softmax"` or `"sigmoid"`.
+        momentum: the batch normalization's moving-average momentum.
+
+    Input shape:
+        `[left (B, N, D), right (B, K, D), edges (B, A, 2)]`, `edges[..., 0]` a row of
+        `left`, `edges[..., 1]` a row of `right`, -1 for padding.
+
+    Output shape:
+        `(B, A, 1)`; padding edges get 0.
+    """
+
+    def __init__(self, normalization="softmax", momentum=0.99, **kwargs):
+        super().__init__(**kwargs)
+        if normalization not in NORMALIZATIONS:
+            raise ValueError(f"normalization must be one of {NORMALIZATIONS}, got "
+                             f"{normalization!r}")
+        self.normalization = normalization
+        self.momentum = float(momentum)
+        self.epsilon = 1e-3  # keras.layers.BatchNormalization's
+
+    def build(self, input_shape):
+        self.gamma = self.add_weight(name="gamma", shape=(), initializer="ones")
+        self.beta = self.add_weight(name="beta", shape=(), initializer="zeros")
+        self.moving_mean = self.add_weight(name="moving_mean", shape=(),
+                                           initializer="zeros", trainable=False)
+        self.moving_variance = self.add_weight(name="moving_variance", shape=(),
+                                               initializer="ones", trainable=False)
+
+    def _batch_norm(self, dots, real, training):
+        """Batch normalization of the one feature over the real edges (padding left out
+        of the moments); the moving averages as in `keras.layers.BatchNormalization`."""
+        if training:
+            count = ops.maximum(ops.sum(real), 1.0)
+            mean = ops.sum(dots * real) / count
+            variance = ops.sum(ops.square(dots - mean) * real) / count
+            self.moving_mean.assign(self.momentum * self.moving_mean
+                                    + (1.0 - self.momentum) * mean)
+            self.moving_variance.assign(self.momentum * self.moving_variance
+                                        + (1.0 - self.momentum) * variance)
+        else:
+            mean, variance = self.moving_mean, self.moving_variance
+        return (dots - mean) * ops.rsqrt(variance + self.epsilon) * self.gamma + self.beta
+
+    def call(self, inputs, training=None):
+        left, right, edges = inputs
+        batch, n_left, n_right = ops.shape(left)[0], ops.shape(left)[1], ops.shape(right)[1]
+        row, column, valid = _assignment_index(edges, batch, n_left, n_right)
+        left_flat = ops.reshape(left, (-1, ops.shape(left)[-1]))
+        right_flat = ops.reshape(right, (-1, ops.shape(right)[-1]))
+        dots = ops.sum(gather_nodes(left_flat, row) * gather_nodes(right_flat, column),
+                       axis=-1, keepdims=True)
+        real = ops.cast(ops.expand_dims(valid, -1), dots.dtype)
+        logits = self._batch_norm(dots, real, training)
+        if self.normalization == "sigmoid":
+            weights = ops.sigmoid(logits) * real
+            mean = ops.sum(weights, axis=(1, 2), keepdims=True) / ops.maximum(
+                ops.sum(real, axis=(1, 2), keepdims=True), 1.0)
+            return weights / ops.maximum(mean, 1e-12)
+        segments = batch * n_left + 1
+        flat_logits = ops.reshape(logits, (-1, 1))
+        flat_row = ops.reshape(row, (-1,))
+        highest = ops.stop_gradient(ops.segment_max(flat_logits, flat_row, num_segments=segments))
+        exp = ops.exp(flat_logits - ops.take(highest, flat_row, axis=0))
+        exp = exp * ops.reshape(real, (-1, 1))
+        total = ops.segment_sum(exp, flat_row, num_segments=segments)
+        weights = exp / ops.maximum(ops.take(total, flat_row, axis=0), 1e-30)
+        return ops.reshape(weights, ops.shape(logits))
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[2][0], input_shape[2][1], 1)
+
+    def get_config(self):
+        return {**super().get_config(), "normalization": self.normalization,
+                "momentum": self.momentum}

@@ -15,7 +15,13 @@ from grapa.layers.features import (
 )
 from grapa.layers.flow import AutoregressiveAffine, GaussianMixtureDensity
 from grapa.layers.graph import FullyConnectedGraph, TopKGraph
-from grapa.layers.hierarchical import DotProductWeights, HierarchicalInteraction, SuperNodeCenters
+from grapa.layers.hierarchical import (
+    AssignmentPooling,
+    BipartiteEnds,
+    DotProductWeights,
+    HierarchicalInteraction,
+    SuperNodeCenters,
+)
 from grapa.layers.norm import JetNorm, MaskedBatchNormalization
 from grapa.layers.oneoff import OneOff
 from grapa.layers.pooling import (
@@ -27,12 +33,14 @@ from grapa.layers.pooling import (
 )
 from grapa.layers.readout import GlobalPooling, SoftPooling
 from grapa.layers.shape import CutFeatures, PadFeatures
-from grapa.layers.sparse import EdgeEnds, InteractionNetwork
+from grapa.layers.sparse import EdgeDistance, EdgeEnds, InteractionNetwork
 from grapa.layers.update import GraphUpdate
 
 __all__ = [
     "FEATURE_NAMES",
+    "AssignmentPooling",
     "AutoregressiveAffine",
+    "BipartiteEnds",
     "ChebConv",
     "Compress",
     "CompressGraph",
@@ -41,6 +49,7 @@ __all__ = [
     "DotProductWeights",
     "EPiC",
     "EdgeConv",
+    "EdgeDistance",
     "EdgeEnds",
     "FullyConnectedGraph",
     "GCNConv",

@@ -13,8 +13,12 @@ neighbours. These layers are the differentiable rest, on edge lists padded as in
 - `DotProductWeights`: the weight of an edge from its ends' dot product,
   $w = f(\mathrm{BatchNorm}(n_i \cdot X_a))$, a softmax over each hit's assignments or a
   sigmoid for the super-edges;
+- `AssignmentPooling`: the weighted sum of a super-node's assigned hits' features, the
+  super-node's first features;
 - `HierarchicalInteraction`: one round of messages between hits, super-nodes and
-  both kinds of edge.
+  both kinds of edge;
+- `BipartiteEnds`: a hit's and a super-node's features side by side on each
+  assignment, what the bipartite classifier scores.
 """
 
 from __future__ import annotations
@@ -295,3 +299,72 @@ class DotProductWeights(keras.layers.Layer):
     def get_config(self):
         return {**super().get_config(), "normalization": self.normalization,
                 "momentum": self.momentum}
+
+
+@keras.saving.register_keras_serializable(package="grapa")
+class AssignmentPooling(keras.layers.Layer):
+    r"""Super-node features from their hits: $\sum_i w_{ia}\, x_i$ over the assignment
+    edges `(i, a)`, each hit's features first divided by their 1-norm when
+    `normalize` (as the authors initialise their super-nodes, for stable training).
+
+    Args:
+        normalize: divide each hit's features by their 1-norm first.
+
+    Input shape:
+        `[nodes (B, N, F), supernode_mask (B, K), assignment (B, A, 2) of (hit,
+        super-node), weights (B, A, 1)]`.
+
+    Output shape:
+        `(B, K, F)`; padding super-nodes are zero.
+    """
+
+    def __init__(self, normalize=True, **kwargs):
+        super().__init__(**kwargs)
+        self.normalize = bool(normalize)
+
+    def call(self, inputs):
+        nodes, supernode_mask, assignment, weights = inputs
+        batch, n_nodes = ops.shape(nodes)[0], ops.shape(nodes)[1]
+        n_super = ops.shape(supernode_mask)[1]
+        if self.normalize:
+            nodes = nodes / ops.maximum(ops.sum(ops.abs(nodes), axis=-1, keepdims=True), 1e-12)
+        hit, owner, valid = _assignment_index(assignment, batch, n_nodes, n_super)
+        flat = ops.reshape(nodes, (-1, ops.shape(nodes)[-1]))
+        messages = gather_nodes(flat, hit) * weights * ops.cast(ops.expand_dims(valid, -1),
+                                                                nodes.dtype)
+        pooled = scatter(messages, owner, batch * n_super + 1, batch, n_super, "sum")
+        return pooled * ops.expand_dims(ops.cast(supernode_mask, pooled.dtype), -1)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[1][0], input_shape[1][1], input_shape[0][-1])
+
+    def get_config(self):
+        return {**super().get_config(), "normalize": self.normalize}
+
+
+@keras.saving.register_keras_serializable(package="grapa")
+class BipartiteEnds(keras.layers.Layer):
+    r"""Each assignment edge's hit and super-node features side by side, `[x_i, X_a]`:
+    the input of the bipartite classifier's head.
+
+    Input shape:
+        `[nodes (B, N, F), supernodes (B, K, G), assignment (B, A, 2)]`.
+
+    Output shape:
+        `(B, A, F + G)`; padding edges get zeros.
+    """
+
+    def call(self, inputs):
+        nodes, supernodes, assignment = inputs
+        batch, n_nodes, n_super = (ops.shape(nodes)[0], ops.shape(nodes)[1],
+                                   ops.shape(supernodes)[1])
+        hit, owner, _ = _assignment_index(assignment, batch, n_nodes, n_super)
+        return ops.concatenate([
+            gather_nodes(ops.reshape(nodes, (-1, ops.shape(nodes)[-1])), hit),
+            gather_nodes(ops.reshape(supernodes, (-1, ops.shape(supernodes)[-1])), owner)],
+            axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        nodes, supernodes, assignment = input_shape
+        width = None if None in (nodes[-1], supernodes[-1]) else nodes[-1] + supernodes[-1]
+        return (assignment[0], assignment[1], width)

@@ -237,3 +237,26 @@ class InteractionNetwork(keras.layers.Layer):
         return {**super().get_config(), "units": self.units, "hidden_layers": self.hidden_layers,
                 "aggregation": self.aggregation, "residual": self.residual,
                 "activation": self.activation, "layer_norm": self.layer_norm}
+
+
+@keras.saving.register_keras_serializable(package="grapa")
+class EdgeDistance(keras.layers.Layer):
+    r"""The squared Euclidean distance between each edge's two ends,
+    $\lVert x_i - x_j \rVert^2$: what a hinge embedding loss on the graph's edges reads.
+
+    Input shape:
+        `[nodes (batch, nodes, F), edges (batch, E, 2)]`.
+
+    Output shape:
+        `(batch, E, 1)`; padding edges get 0.
+    """
+
+    def call(self, inputs):
+        nodes, edges = inputs
+        flat, source, target, valid, _ = _edge_parts(nodes, edges)
+        difference = gather_nodes(flat, source) - gather_nodes(flat, target)
+        distance = ops.sum(ops.square(difference), axis=-1, keepdims=True)
+        return distance * ops.cast(ops.expand_dims(valid, -1), distance.dtype)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0][0], input_shape[1][1], 1)

@@ -6,10 +6,13 @@ import pytest
 from keras import ops
 
 from grapa.layers.hierarchical import (
+    AssignmentPooling,
+    BipartiteEnds,
     DotProductWeights,
     HierarchicalInteraction,
     SuperNodeCenters,
 )
+from grapa.layers.sparse import EdgeDistance
 from tests.layers.test_sparse import _dense_stack
 
 
@@ -190,3 +193,40 @@ def test_dot_product_weights_save_and_refuse_unknown_normalization(tmp_path):
                                model.predict([left, right, edges], verbose=0), atol=1e-6)
     with pytest.raises(ValueError, match="normalization must be one of"):
         DotProductWeights("exp")
+
+
+def test_assignment_pooling_sums_weighted_l1_normalized_hits():
+    rng = np.random.default_rng(2)
+    nodes = rng.normal(size=(2, 5, 3)).astype("float32")
+    _, _, assignment = _weights_inputs()
+    weights = rng.uniform(size=(2, 8, 1)).astype("float32")
+    mask = np.array([[1, 1, 1, 1], [1, 1, 1, 0]], "float32")
+    for normalize in (True, False):
+        out = ops.convert_to_numpy(AssignmentPooling(normalize)(
+            [nodes, mask, assignment, weights]))
+        features = nodes / np.abs(nodes).sum(-1, keepdims=True) if normalize else nodes
+        expected = np.zeros((2, 4, 3))
+        for b in range(2):
+            for row in range(8):
+                i, a = assignment[b, row]
+                if i >= 0 and mask[b, a]:
+                    expected[b, a] += weights[b, row, 0] * features[b, i]
+        np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_bipartite_ends_and_edge_distance_gather_the_right_rows():
+    left, right, assignment = _weights_inputs()
+    ends = ops.convert_to_numpy(BipartiteEnds()([left, right, assignment]))
+    assert ends.shape == (2, 8, 6)
+    for b in range(2):
+        for row in range(8):
+            i, a = assignment[b, row]
+            expected = np.zeros(6) if i < 0 else np.concatenate([left[b, i], right[b, a]])
+            np.testing.assert_allclose(ends[b, row], expected, rtol=1e-6)
+    edges = np.array([[[0, 4], [2, 1], [-1, -1]], [[3, 3], [1, 0], [4, 2]]], "int32")
+    distance = ops.convert_to_numpy(EdgeDistance()([left, edges]))[..., 0]
+    expected = [[((left[0, 0] - left[0, 4]) ** 2).sum(), ((left[0, 2] - left[0, 1]) ** 2).sum(),
+                 0.0],
+                [0.0, ((left[1, 1] - left[1, 0]) ** 2).sum(),
+                 ((left[1, 4] - left[1, 2]) ** 2).sum()]]
+    np.testing.assert_allclose(distance, expected, rtol=1e-5)

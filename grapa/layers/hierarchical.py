@@ -202,8 +202,9 @@ class SuperNodeCenters(keras.layers.Layer):
         sums = ops.segment_sum(ops.reshape(embeddings, (-1, width)), ops.reshape(index, (-1,)),
                                num_segments=batch * n_super + 1)[:-1]
         sums = ops.reshape(sums, (batch, n_super, width))
-        length = ops.sqrt(ops.sum(ops.square(sums), axis=-1, keepdims=True))
-        centers = sums / ops.maximum(length, 1e-12)
+        # the floor inside the root: sqrt's gradient at 0 (a padding super-node) is inf
+        length = ops.sqrt(ops.maximum(ops.sum(ops.square(sums), axis=-1, keepdims=True), 1e-24))
+        centers = sums / length
         return centers * ops.expand_dims(ops.cast(supernode_mask, centers.dtype), -1)
 
     def compute_output_shape(self, input_shape):
@@ -282,7 +283,7 @@ class DotProductWeights(keras.layers.Layer):
             weights = ops.sigmoid(logits) * real
             mean = ops.sum(weights, axis=(1, 2), keepdims=True) / ops.maximum(
                 ops.sum(real, axis=(1, 2), keepdims=True), 1.0)
-            return weights / ops.maximum(mean, 1e-12)
+            return weights / ops.maximum(mean, 1e-6)
         segments = batch * n_left + 1
         flat_logits = ops.reshape(logits, (-1, 1))
         flat_row = ops.reshape(row, (-1,))
@@ -290,7 +291,9 @@ class DotProductWeights(keras.layers.Layer):
         exp = ops.exp(flat_logits - ops.take(highest, flat_row, axis=0))
         exp = exp * ops.reshape(real, (-1, 1))
         total = ops.segment_sum(exp, flat_row, num_segments=segments)
-        weights = exp / ops.maximum(ops.take(total, flat_row, axis=0), 1e-30)
+        # a real hit's total holds its largest term, exp(0) = 1: the floor only meets
+        # padding rows (total 0), and a tiny floor would square to 0 in the gradient
+        weights = exp / ops.maximum(ops.take(total, flat_row, axis=0), 1.0)
         return ops.reshape(weights, ops.shape(logits))
 
     def compute_output_shape(self, input_shape):

@@ -230,3 +230,26 @@ def test_bipartite_ends_and_edge_distance_gather_the_right_rows():
                 [0.0, ((left[1, 1] - left[1, 0]) ** 2).sum(),
                  ((left[1, 4] - left[1, 2]) ** 2).sum()]]
     np.testing.assert_allclose(distance, expected, rtol=1e-5)
+
+
+def test_one_training_step_through_padding_stays_finite():
+    """Padding super-nodes (no hits: a zero mean) and padding hits (no assignment: an
+    empty softmax) must give zero, not NaN, gradients: a tiny floor under a norm or a
+    softmax total squares to 0 in the backward pass."""
+    keras.utils.set_random_seed(0)
+    left, _, assignment = _weights_inputs()
+    labels = np.array([[0, 0, 1, -1, 1], [0, -1, 0, 0, -1]], "int32")
+    mask = np.array([[1, 1, 0, 0], [1, 1, 0, 0]], "float32")  # super-node 1 of event 1: no hits
+    inputs = [keras.Input((5, 3)), keras.Input((5,), dtype="int32"), keras.Input((4,)),
+              keras.Input((8, 2), dtype="int32")]
+    embedding = keras.layers.UnitNormalization()(keras.layers.Dense(3)(inputs[0]))
+    centers = SuperNodeCenters()([embedding, inputs[1], inputs[2]])
+    weights = DotProductWeights("softmax")([embedding, centers, inputs[3]])
+    super_weights = DotProductWeights("sigmoid")([centers, centers, inputs[3]])
+    model = keras.Model(inputs, [weights, super_weights])
+    model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
+    data = [left, labels, mask, np.where(assignment[..., 1:] < 2, assignment, -1)]
+    target = np.random.default_rng(0).uniform(size=(2, 8, 1)).astype("float32")
+    model.train_on_batch(data, [target, target])
+    for weight in model.weights:
+        assert np.isfinite(ops.convert_to_numpy(weight)).all(), weight.path

@@ -80,6 +80,9 @@ class HierarchicalInteraction(keras.layers.Layer):
         hidden_layers: Dense layers per network (the last one is linear).
         activation: activation of the hidden Dense layers.
         layer_norm: end each network with a LayerNormalization.
+        update_edges: compute `E'` and `e'`; without (the last round, whose edges no one
+            reads) the edge features pass through unchanged and those two networks are
+            not built.
 
     Input shape:
         `[nodes (B, N, units), edges (B, E, 2), edge_features (B, E, units),
@@ -92,12 +95,14 @@ class HierarchicalInteraction(keras.layers.Layer):
         super_edge_features (B, S, units)]`.
     """
 
-    def __init__(self, units, hidden_layers=2, activation="relu", layer_norm=True, **kwargs):
+    def __init__(self, units, hidden_layers=2, activation="relu", layer_norm=True,
+                 update_edges=True, **kwargs):
         super().__init__(**kwargs)
         self.units = int(units)
         self.hidden_layers = int(hidden_layers)
         self.activation = activation
         self.layer_norm = bool(layer_norm)
+        self.update_edges = bool(update_edges)
         if self.units < 1 or self.hidden_layers < 1:
             raise ValueError(f"units and hidden_layers must be >= 1, got {units}, {hidden_layers}")
 
@@ -115,8 +120,9 @@ class HierarchicalInteraction(keras.layers.Layer):
 
         self.supernode_network = network("supernode")
         self.node_network = network("node")
-        self.superedge_network = network("superedge")
-        self.edge_network = network("edge")
+        if self.update_edges:
+            self.superedge_network = network("superedge")
+            self.edge_network = network("edge")
 
     def call(self, inputs):
         (nodes, edges, edge_features, supernodes, super_edges, super_edge_features,
@@ -155,6 +161,8 @@ class HierarchicalInteraction(keras.layers.Layer):
         nodes = (nodes + _run(self.node_network, ops.concatenate(
             [nodes, edge_messages, from_super], axis=-1))) * real_nodes
 
+        if not self.update_edges:
+            return [nodes, edge_features, supernodes, super_edge_features]
         # both kinds of edge read their (updated) ends
         super_ends = [gather_nodes(super_flat, super_source), gather_nodes(super_flat, super_target)]
         super_edge_features = (super_edge_features + _run(self.superedge_network, ops.concatenate(
@@ -171,7 +179,7 @@ class HierarchicalInteraction(keras.layers.Layer):
     def get_config(self):
         return {**super().get_config(), "units": self.units,
                 "hidden_layers": self.hidden_layers, "activation": self.activation,
-                "layer_norm": self.layer_norm}
+                "layer_norm": self.layer_norm, "update_edges": self.update_edges}
 
 
 @keras.saving.register_keras_serializable(package="grapa")

@@ -372,7 +372,57 @@ def _best_at_both_ends(source, target, score, group) -> np.ndarray:
     return best
 
 
-class TrackFinder:
+class FilteredGraphs:
+    """Graph construction and the edge filter, the stages every track finder shares.
+
+    A subclass holds `config` (with `graph_options`, `filter_efficiency` and
+    `filter_threshold`), `edge_filter` (a `build_edge_filter` model, or None for no
+    filter) and `history`.
+    """
+
+    def graph(self, event) -> EventGraph:
+        """The event's candidate graph (`event_graph` with this finder's options), after
+        the edge filter once it is trained."""
+        graph = event_graph(event, **self.config["graph_options"])
+        if self.edge_filter is None or self.config["filter_threshold"] is None:
+            return graph
+        return select_edges(graph, self._filter_logits(graph) > self.config["filter_threshold"])
+
+    def _filter_logits(self, graph):
+        if graph.edges.shape[1] == 0:
+            return np.zeros(0, "float32")
+        logits = self.edge_filter.predict(filter_inputs(graph), batch_size=65536, verbose=0)
+        return np.asarray(logits)[:, 0]
+
+    def _fit_filter(self, graphs, val_graphs, epochs, verbose):
+        """Train the filter on every edge, set its threshold, return the filtered graphs."""
+        inputs = np.concatenate([filter_inputs(g) for g in graphs])
+        labels = np.concatenate([g.labels for g in graphs]).astype("float32")
+        self.edge_filter.get_layer("filter_scaling").adapt(inputs)
+        self.edge_filter.compile(optimizer=keras.optimizers.Adam(1e-3),
+                                 loss=keras.losses.BinaryCrossentropy(from_logits=True))
+        fit = self.edge_filter.fit(inputs, labels, epochs=epochs, batch_size=4096,
+                                   shuffle=True, verbose=verbose)
+        self.history.update({f"filter_{k}": [float(v) for v in vs] for k, vs in fit.history.items()})
+        logits = [self._filter_logits(g) for g in graphs]
+        true_logits = np.concatenate([lg[g.labels] for lg, g in zip(logits, graphs)])
+        efficiency = self.config["filter_efficiency"]
+        self.config["filter_threshold"] = float(
+            np.quantile(true_logits, 1 - efficiency) if len(true_logits) else 0.0)
+        kept = [select_edges(g, lg > self.config["filter_threshold"]) for g, lg in zip(graphs, logits)]
+        if val_graphs is not None:
+            val_graphs = [select_edges(g, self._filter_logits(g) > self.config["filter_threshold"])
+                          for g in val_graphs]
+        return kept, val_graphs
+
+    def _labelled_graph(self, event, what):
+        if event.truth is None:
+            raise ValueError(f"{what} event {event.event_id} has no truth: training needs the "
+                             "-truth.csv file beside the hits")
+        return event_graph(event, **self.config["graph_options"])
+
+
+class TrackFinder(FilteredGraphs):
     """Graph construction, edge filter, edge classifier and track building as one trained
     object.
 
@@ -429,20 +479,6 @@ class TrackFinder:
         self.classifier = build_edge_classifier(units, steps, hidden_layers, aggregation)
         self.history: dict[str, list[float]] = {}
         self.training_summary: dict[str, int] = {}
-
-    def graph(self, event) -> EventGraph:
-        """The event's candidate graph (`event_graph` with this finder's options), after
-        the edge filter once it is trained."""
-        graph = event_graph(event, **self.config["graph_options"])
-        if self.edge_filter is None or self.config["filter_threshold"] is None:
-            return graph
-        return select_edges(graph, self._filter_logits(graph) > self.config["filter_threshold"])
-
-    def _filter_logits(self, graph):
-        if graph.edges.shape[1] == 0:
-            return np.zeros(0, "float32")
-        logits = self.edge_filter.predict(filter_inputs(graph), batch_size=65536, verbose=0)
-        return np.asarray(logits)[:, 0]
 
     def fit(self, events, validation_events=None, *, epochs=10, learning_rate=3e-3,
             filter_epochs=3, sectors=64, batch_size=1, verbose=1, seed=0):
@@ -514,33 +550,6 @@ class TrackFinder:
                                   verbose=verbose)
         self.history.update({k: [float(v) for v in vs] for k, vs in fit.history.items()})
         return self
-
-    def _fit_filter(self, graphs, val_graphs, epochs, verbose):
-        """Train the filter on every edge, set its threshold, return the filtered graphs."""
-        inputs = np.concatenate([filter_inputs(g) for g in graphs])
-        labels = np.concatenate([g.labels for g in graphs]).astype("float32")
-        self.edge_filter.get_layer("filter_scaling").adapt(inputs)
-        self.edge_filter.compile(optimizer=keras.optimizers.Adam(1e-3),
-                                 loss=keras.losses.BinaryCrossentropy(from_logits=True))
-        fit = self.edge_filter.fit(inputs, labels, epochs=epochs, batch_size=4096,
-                                   shuffle=True, verbose=verbose)
-        self.history.update({f"filter_{k}": [float(v) for v in vs] for k, vs in fit.history.items()})
-        logits = [self._filter_logits(g) for g in graphs]
-        true_logits = np.concatenate([lg[g.labels] for lg, g in zip(logits, graphs)])
-        efficiency = self.config["filter_efficiency"]
-        self.config["filter_threshold"] = float(
-            np.quantile(true_logits, 1 - efficiency) if len(true_logits) else 0.0)
-        kept = [select_edges(g, lg > self.config["filter_threshold"]) for g, lg in zip(graphs, logits)]
-        if val_graphs is not None:
-            val_graphs = [select_edges(g, self._filter_logits(g) > self.config["filter_threshold"])
-                          for g in val_graphs]
-        return kept, val_graphs
-
-    def _labelled_graph(self, event, what):
-        if event.truth is None:
-            raise ValueError(f"{what} event {event.event_id} has no truth: training needs the "
-                             "-truth.csv file beside the hits")
-        return event_graph(event, **self.config["graph_options"])
 
     @staticmethod
     def _inputs(padded):

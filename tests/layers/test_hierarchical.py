@@ -253,3 +253,19 @@ def test_one_training_step_through_padding_stays_finite():
     model.train_on_batch(data, [target, target])
     for weight in model.weights:
         assert np.isfinite(ops.convert_to_numpy(weight)).all(), weight.path
+
+
+def test_last_round_without_edge_updates_passes_the_edges_through():
+    inputs = _hierarchy(seed=5)
+    full = HierarchicalInteraction(4)
+    expected = [ops.convert_to_numpy(t) for t in full(inputs)]
+    last = HierarchicalInteraction(4, update_edges=False)
+    last(inputs)
+    assert len(last.weights) == len(full.weights) // 2  # two networks of four
+    last.set_weights(full.get_weights()[: len(last.weights)])
+    out = [ops.convert_to_numpy(t) for t in last(inputs)]
+    for i in (0, 2):  # hits and super-nodes as the full round
+        np.testing.assert_allclose(out[i], expected[i], atol=1e-6)
+    np.testing.assert_array_equal(out[1], inputs[2])
+    np.testing.assert_array_equal(out[3], inputs[5])
+    assert HierarchicalInteraction.from_config(last.get_config()).update_edges is False

@@ -1,0 +1,551 @@
+r"""The hierarchical GNN's bipartite classifier: hits pooled into super-nodes, each
+hit-super-node assignment scored, track candidates by a score cut.
+
+R. Liu, P. Calafiura, S. Farrell, X. Ju, D. T. Murnane and T. M. Pham, "Hierarchical
+Graph Neural Networks for Particle Track Reconstruction", arXiv:2303.01640 (2023); the
+authors' code is github.com/ryanliu30/HierarchicalGNN (`BC_HierarchicalGNN_GMM`). One
+network, trained end to end on the event's graph (the edge-classifier pipeline's graph,
+after its filter: `grapa.tracking.pipeline`):
+
+1. a flat Interaction Network (`flat_steps` steps) gives every hit a feature vector
+   $x_i$ and an embedding $n_i$ on the unit sphere;
+2. the pooling (`grapa.tracking.pooling`, numpy) groups the hits into super-nodes from
+   the embeddings alone: a Gaussian-mixture score cut on the edges' similarities,
+   connected components, each hit assigned to its `c` nearest super-nodes, a kNN graph
+   of the super-nodes;
+3. the differentiable rest (`grapa.layers.hierarchical`): the super-nodes' centres,
+   the assignment weights (softmax) and super-edge weights (sigmoid), the super-nodes'
+   first features from their hits, then `hierarchical_steps` rounds of
+   `HierarchicalInteraction`;
+4. a network on each assignment's `[x_i, X_a]` scores whether hit `i` belongs to the
+   particle super-node `a` stands for.
+
+Training needs a label per assignment: as in the authors' `get_bipartite_loss`, each
+particle is matched to one super-node by a maximum-weight bipartite matching of the
+network's current scores (`match_supernodes`); an assignment is true when its hit's
+particle is matched to its super-node. The loss is the binary cross-entropy of the
+assignments plus, over the first `embedding_epochs`, the hinge loss of the embeddings
+on the graph's edges (the authors' sine schedule), both weighted by the particles' pT
+as in the authors' code and balanced between true and false.
+
+A track candidate is a super-node's hits whose assignment scores pass `score_cut` (a
+hit may pass for two super-nodes: it keeps its best, so each hit has one label).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import keras
+import numpy as np
+from scipy.sparse import csr_matrix
+from scipy.sparse.csgraph import min_weight_full_bipartite_matching
+
+from grapa.layers.hierarchical import (
+    AssignmentPooling,
+    BipartiteEnds,
+    DotProductWeights,
+    HierarchicalInteraction,
+    SuperNodeCenters,
+)
+from grapa.layers.sparse import EdgeDistance, EdgeEnds, InteractionNetwork
+from grapa.tracking.embedding import HingeEmbeddingLoss, _particle_pt
+from grapa.tracking.graph import N_EDGE_FEATURES
+from grapa.tracking.pipeline import (
+    GRAPH_DEFAULTS,
+    N_NODE_INPUTS,
+    EventGraph,
+    FilteredGraphs,
+    _bucket,
+    _mlp,
+    adapt_scaling,
+    build_edge_filter,
+    pad_graphs,
+)
+from grapa.tracking.pooling import (
+    ASSIGNMENTS,
+    GRANULARITY,
+    MIN_HITS,
+    SUPER_NEIGHBOURS,
+    Pooling,
+    edge_similarity,
+    gmm_score_cut,
+    pool_hits,
+)
+
+__all__ = [
+    "HierarchicalTrackFinder",
+    "MovingScoreCut",
+    "build_bipartite_hgnn",
+    "embedding_loss_weight",
+    "embedding_model",
+    "pad_hierarchy",
+    "match_supernodes",
+    "pt_weights",
+    "bipartite_tracks",
+]
+
+# the authors' HGNN_GMM.yaml: score_cut 0.7; pT weighting (weight_min, pt_interval,
+# weight_leak; ptcut 1 GeV); the hinge loss's train_r 1
+SCORE_CUT = 0.7
+PT_CUT, PT_INTERVAL, WEIGHT_MIN, WEIGHT_LEAK = 1.0, 0.5, 0.5, 1.0
+HINGE_MARGIN = 1.0
+CUT_MOMENTUM = 0.95  # the authors' moving average of the pooling's score cut
+
+
+class MovingScoreCut:
+    """The pooling's score cut as the authors keep it while training: each event's
+    Gaussian-mixture cut (`grapa.tracking.pooling.gmm_score_cut`) moves a running value
+    by 5%; the running value is the cut used, in training and after it.
+
+    An event whose two components overlap too much for a cut (an untrained embedding)
+    leaves the value as it is; the first value, before any event gave a cut, is the
+    median similarity (the authors: the midpoint of the two means).
+
+    Args:
+        granularity: r of `gmm_score_cut`.
+        momentum: the weight of the running value in each update.
+        value: a cut to start from (a trained model's), or None.
+    """
+
+    def __init__(self, granularity: float = GRANULARITY, momentum: float = CUT_MOMENTUM,
+                 value: float | None = None):
+        self.granularity = float(granularity)
+        self.momentum = float(momentum)
+        self.value = None if value is None else float(value)
+
+    def update(self, similarities) -> float:
+        """Move the cut towards this event's and return the cut to use."""
+        try:
+            cut = gmm_score_cut(similarities, self.granularity)
+        except ValueError:
+            cut = None
+        if self.value is None:
+            self.value = float(np.median(similarities)) if cut is None else cut
+        elif cut is not None:
+            self.value = self.momentum * self.value + (1 - self.momentum) * cut
+        return self.value
+
+
+def build_bipartite_hgnn(units: int = 64, embedding_dim: int = 8, flat_steps: int = 4,
+                         hierarchical_steps: int = 4, hidden_layers: int = 2) -> keras.Model:
+    """The bipartite-classifier HGNN as one Keras model (see the module).
+
+    Inputs are the event's padded graph (`grapa.tracking.pipeline.pad_graphs`) and its
+    padded pooling (`pad_hierarchy`); hits and edges are standardised by
+    `keras.layers.Normalization` layers named `node_scaling` and `edge_scaling`
+    (`grapa.tracking.pipeline.adapt_scaling`).
+
+    Args:
+        units: width of every hit, edge, super-node and super-edge representation (the
+            authors: 128).
+        embedding_dim: dimension of the pooling embedding (the authors: 8).
+        flat_steps: Interaction-Network steps before the pooling (the authors: 6).
+        hierarchical_steps: `HierarchicalInteraction` rounds (the authors: 8).
+        hidden_layers: Dense layers per network.
+
+    Returns:
+        A model `[nodes (B, N, 2), edges (B, E, 2), edge_features (B, E, 7), pooled
+        (B, N), supernode_mask (B, K), super_edges (B, S, 2), assignment (B, A, 2)]`
+        -> `{"edge_distance": (B, E, 1), "assignment_logit": (B, A, 1)}`: the squared
+        distance of each edge's two embeddings and each assignment's logit. Its layer
+        `hit_embedding` gives the embeddings the pooling reads (`embedding_model`).
+    """
+    if units <= embedding_dim:
+        raise ValueError(f"units ({units}) must exceed embedding_dim ({embedding_dim}): a "
+                         "super-node's features are its centre plus units - embedding_dim more")
+    nodes = keras.Input((None, N_NODE_INPUTS), name="nodes")
+    edges = keras.Input((None, 2), dtype="int32", name="edges")
+    features = keras.Input((None, N_EDGE_FEATURES), name="edge_features")
+    pooled = keras.Input((None,), dtype="int32", name="pooled")
+    supernode_mask = keras.Input((None,), name="supernode_mask")
+    super_edges = keras.Input((None, 2), dtype="int32", name="super_edges")
+    assignment = keras.Input((None, 2), dtype="int32", name="assignment")
+
+    x = _mlp(keras.layers.Normalization(name="node_scaling")(nodes), units, hidden_layers,
+             "node_encoder")
+    e = _mlp(keras.layers.Concatenate()([
+        EdgeEnds()([x, edges]), keras.layers.Normalization(name="edge_scaling")(features)]),
+        units, hidden_layers, "edge_encoder")
+    for step in range(flat_steps):
+        x, e = InteractionNetwork(units, hidden_layers, name=f"interaction_{step}")([x, edges, e])
+    h = x
+    for i in range(hidden_layers):
+        h = keras.layers.Dense(units, activation="tanh", name=f"embedding_dense_{i}")(h)
+    h = keras.layers.Dense(embedding_dim, name="embedding_out")(h)
+    embedding = keras.layers.UnitNormalization(name="hit_embedding")(h)
+    distance = EdgeDistance(name="edge_distance")([embedding, edges])
+
+    centers = SuperNodeCenters(name="centers")([embedding, pooled, supernode_mask])
+    weights = DotProductWeights("softmax", name="assignment_weights")(
+        [embedding, centers, assignment])
+    super_weights = DotProductWeights("sigmoid", name="super_edge_weights")(
+        [centers, centers, super_edges])
+    from_hits = AssignmentPooling(name="supernode_pooling")(
+        [x, supernode_mask, assignment, weights])
+    supernodes = keras.layers.Concatenate(name="supernode_features")([
+        centers, _mlp(from_hits, units - embedding_dim, hidden_layers, "supernode_encoder")])
+    super_e = _mlp(EdgeEnds()([supernodes, super_edges]), units, hidden_layers,
+                   "superedge_encoder")
+    for step in range(hierarchical_steps):
+        x, e, supernodes, super_e = HierarchicalInteraction(
+            units, hidden_layers, update_edges=step < hierarchical_steps - 1,
+            name=f"hierarchical_{step}")(
+            [x, edges, e, supernodes, super_edges, super_e, super_weights, assignment, weights])
+    head = BipartiteEnds()([x, supernodes, assignment])
+    for i in range(hidden_layers):
+        head = keras.layers.Dense(units, activation="tanh", name=f"bipartite_dense_{i}")(head)
+    logit = keras.layers.Dense(1, name="assignment_logit")(head)
+    return keras.Model(
+        [nodes, edges, features, pooled, supernode_mask, super_edges, assignment],
+        {"edge_distance": distance, "assignment_logit": logit}, name="bipartite_hgnn")
+
+
+def embedding_model(model: keras.Model) -> keras.Model:
+    """The flat part of a `build_bipartite_hgnn` model: `[nodes, edges, edge_features]`
+    -> the hits' unit embeddings `(B, N, embedding_dim)`, the pooling's input."""
+    return keras.Model(model.inputs[:3], model.get_layer("hit_embedding").output)
+
+
+def pad_hierarchy(poolings: list[Pooling], n_nodes: int) -> dict[str, np.ndarray]:
+    """Stack events' poolings into the padded arrays `build_bipartite_hgnn` takes.
+
+    Args:
+        poolings: one `Pooling` per event (`grapa.tracking.pooling.pool_hits`).
+        n_nodes: the padded number of hits (the graph's, `pad_graphs`).
+
+    Returns:
+        dict with `pooled (B, n_nodes)` int32 (-1: no super-node, and padding),
+        `supernode_mask (B, K)` float32, `super_edges (B, S, 2)` and `assignment (B, A,
+        2)` int32 (-1 rows: padding); K, S and A are the largest, bucketed.
+    """
+    batch = len(poolings)
+    n_super = _bucket(max(len(p.centers) for p in poolings))
+    n_super_edges = _bucket(max(p.super_edges.shape[1] for p in poolings))
+    n_assign = _bucket(max(p.assignment.shape[1] for p in poolings))
+    out = {"pooled": np.full((batch, n_nodes), -1, "int32"),
+           "supernode_mask": np.zeros((batch, n_super), "float32"),
+           "super_edges": np.full((batch, n_super_edges, 2), -1, "int32"),
+           "assignment": np.full((batch, n_assign, 2), -1, "int32")}
+    for b, pooling in enumerate(poolings):
+        if len(pooling.labels) > n_nodes:
+            raise ValueError(f"event {b} has {len(pooling.labels)} hits, more than the padded "
+                             f"{n_nodes}")
+        out["pooled"][b, : len(pooling.labels)] = pooling.labels
+        out["supernode_mask"][b, : len(pooling.centers)] = 1.0
+        out["super_edges"][b, : pooling.super_edges.shape[1]] = pooling.super_edges.T
+        out["assignment"][b, : pooling.assignment.shape[1]] = pooling.assignment.T
+    return out
+
+
+def match_supernodes(particle_ids, assignment, scores, n_super: int):
+    """Which assignments are true: each particle matched to one super-node.
+
+    The authors' matching (`get_bipartite_loss`): the weight of a (particle, super-node)
+    pair is the sum of the scores of the particle's hits assigned to that super-node; a
+    maximum-weight full matching of particles to super-nodes
+    (`scipy.sparse.csgraph.min_weight_full_bipartite_matching`), with one virtual
+    super-node per particle at weight 1e-12 so that every particle can be matched, and
+    a particle matched to a virtual one is matched to none. Noise hits (particle 0)
+    take no part (the authors match them, then drop them) and are never true.
+
+    Args:
+        particle_ids: `(N,)` each hit's particle (0: noise).
+        assignment: `(2, A)` hit, super-node.
+        scores: `(A,)` the assignments' scores (probabilities), > 0.
+        n_super: number of super-nodes.
+
+    Returns:
+        `(truth (A,) bool, owner)`: whether each assignment is true, and a dict particle
+        id -> its super-node.
+    """
+    particle_ids = np.asarray(particle_ids)
+    hit, supernode = np.asarray(assignment)
+    scores = np.asarray(scores, dtype=np.float64)
+    real = particle_ids[hit] != 0
+    ids, particle = np.unique(particle_ids[hit][real], return_inverse=True)
+    n_particles = len(ids)
+    truth = np.zeros(len(hit), bool)
+    if n_particles == 0:
+        return truth, {}
+    rows = np.r_[particle, np.arange(n_particles)]
+    columns = np.r_[supernode[real], n_super + np.arange(n_particles)]
+    values = np.r_[np.maximum(scores[real], 1e-12), np.full(n_particles, 1e-12)]
+    weights = csr_matrix((values, (rows, columns)), shape=(n_particles, n_super + n_particles))
+    row, column = min_weight_full_bipartite_matching(weights, maximize=True)
+    matched = column < n_super
+    owner_of = np.full(n_particles, -1)
+    owner_of[row[matched]] = column[matched]
+    truth[np.flatnonzero(real)] = owner_of[particle] == supernode[real]
+    return truth, dict(zip(ids[row[matched]].tolist(), column[matched].tolist()))
+
+
+def pt_weights(pt) -> np.ndarray:
+    """The authors' per-hit training weight from its particle's pT (GeV):
+    $w = w_\\min + (1 - w_\\min) \\min(\\max(p_T - p_\\text{cut} + \\Delta, 0) / \\Delta, 1)
+    + \\epsilon \\max(p_T - p_\\text{cut}, 0)$ with $w_\\min = 0.5$, $p_\\text{cut} = 1$,
+    $\\Delta = 0.5$, $\\epsilon = 1$: soft particles count half, hard ones more."""
+    pt = np.nan_to_num(np.asarray(pt, dtype=np.float64))
+    ramp = np.clip((pt - PT_CUT + PT_INTERVAL) / PT_INTERVAL, 0.0, 1.0)
+    return WEIGHT_MIN + (1 - WEIGHT_MIN) * ramp + WEIGHT_LEAK * np.maximum(pt - PT_CUT, 0.0)
+
+
+def balanced(weights, is_true) -> np.ndarray:
+    """`weights` rescaled so true and false rows each hold half the total, mean 1 (the
+    authors' `log_weight_ratio` 0)."""
+    weights = np.asarray(weights, dtype=np.float64).copy()
+    is_true = np.asarray(is_true, bool)
+    for part in (is_true, ~is_true):
+        total = weights[part].sum()
+        if total > 0:
+            weights[part] *= len(weights) / (2 * total)
+    return weights.astype("float32")
+
+
+def bipartite_tracks(n_hits: int, assignment, scores, score_cut: float = SCORE_CUT) -> np.ndarray:
+    """Track labels from scored assignments: each hit joins its best-scoring super-node
+    among those above `score_cut`; a hit above none gets -1 (in no candidate).
+
+    Args:
+        n_hits: hits in the event.
+        assignment: `(2, A)` hit, super-node.
+        scores: `(A,)` probabilities.
+        score_cut: the lowest score of a kept assignment (the authors: 0.7).
+
+    Returns:
+        int64 `(n_hits,)`: the super-node of each hit's candidate, or -1.
+    """
+    hit, supernode = np.asarray(assignment)
+    scores = np.asarray(scores, dtype=np.float64)
+    keep = scores > score_cut
+    labels = np.full(int(n_hits), -1, np.int64)
+    order = np.lexsort((-scores[keep], hit[keep]))
+    first = np.r_[True, hit[keep][order][1:] != hit[keep][order][:-1]] if keep.any() else []
+    labels[hit[keep][order][first]] = supernode[keep][order][first]
+    return labels
+
+
+def embedding_loss_weight(epoch: int, embedding_epochs: int) -> float:
+    """The weight of the hinge embedding loss in `epoch` (the authors' schedule):
+    $1 - \\sin(\\pi e / 2E)$ for the first $E$ = `embedding_epochs`, then 0; the
+    assignment loss gets one minus it. Epoch 0 trains the embedding alone, so that the
+    first poolings are not of an untrained embedding."""
+    if epoch >= embedding_epochs:
+        return 0.0
+    return float(1.0 - np.sin(epoch / (2.0 * embedding_epochs) * np.pi))
+
+
+class HierarchicalTrackFinder(FilteredGraphs):
+    """The bipartite-classifier HGNN as a trained track finder: the pipeline's graph and
+    edge filter (`grapa.tracking.pipeline`), then `build_bipartite_hgnn` on the filtered
+    graph, then `bipartite_tracks`.
+
+    Args:
+        units, embedding_dim, flat_steps, hierarchical_steps, hidden_layers: the network
+            (`build_bipartite_hgnn`).
+        score_cut: an assignment's lowest score in a candidate (the authors: 0.7).
+        granularity, min_hits, assignments, super_neighbours: the pooling
+            (`grapa.tracking.pooling.pool_hits`; the authors' 5, 3, 5, 10).
+        embedding_epochs: epochs over which the hinge embedding loss fades out
+            (`embedding_loss_weight`).
+        filter_efficiency, graph_options: as `grapa.tracking.pipeline.TrackFinder`.
+    """
+
+    def __init__(self, units=64, embedding_dim=8, flat_steps=4, hierarchical_steps=4,
+                 hidden_layers=2, score_cut=SCORE_CUT, granularity=GRANULARITY,
+                 min_hits=MIN_HITS, assignments=ASSIGNMENTS, super_neighbours=SUPER_NEIGHBOURS,
+                 embedding_epochs=2, filter_efficiency=0.995, graph_options=None):
+        if not 0 < score_cut < 1:
+            raise ValueError(f"score_cut must be in (0, 1), got {score_cut}")
+        if filter_efficiency is not None and not 0 < filter_efficiency <= 1:
+            raise ValueError(f"filter_efficiency must be in (0, 1] or None, got {filter_efficiency}")
+        self.config = {
+            "model": "hgnn-bipartite", "units": int(units), "embedding_dim": int(embedding_dim),
+            "flat_steps": int(flat_steps), "hierarchical_steps": int(hierarchical_steps),
+            "hidden_layers": int(hidden_layers), "score_cut": float(score_cut),
+            "granularity": float(granularity), "min_hits": int(min_hits),
+            "assignments": int(assignments), "super_neighbours": int(super_neighbours),
+            "embedding_epochs": int(embedding_epochs), "pooling_cut": None,
+            "filter_efficiency": filter_efficiency, "filter_threshold": None,
+            "graph_options": {**GRAPH_DEFAULTS, **dict(graph_options or {})}}
+        self.edge_filter = build_edge_filter() if filter_efficiency is not None else None
+        self.model = self._network()
+        self.history: dict[str, list[float]] = {}
+        self.training_summary: dict[str, int] = {}
+
+    def _network(self):
+        c = self.config
+        return build_bipartite_hgnn(c["units"], c["embedding_dim"], c["flat_steps"],
+                                    c["hierarchical_steps"], c["hidden_layers"])
+
+    # ---- the pooling and the scores of one event ------------------------------------
+
+    def pool(self, graph: EventGraph, padded=None, cut: MovingScoreCut | None = None):
+        """The event graph's pooling from the network's current embeddings; with `cut`
+        (training) the running cut moves with this event, else the trained one is used."""
+        padded = pad_graphs([graph]) if padded is None else padded
+        embeddings = np.asarray(keras.ops.convert_to_numpy(self._embedding.predict_on_batch(
+            _graph_inputs(padded))))[0, : len(graph.nodes)].astype(np.float64)
+        embeddings /= np.maximum(np.linalg.norm(embeddings, axis=1, keepdims=True), 1e-12)
+        c = self.config
+        if graph.edges.shape[1] == 0:
+            raise ValueError("the event's graph has no edges to pool its hits along")
+        similarities = edge_similarity(embeddings, graph.edges)
+        value = cut.update(similarities) if cut is not None else c["pooling_cut"]
+        if value is None:
+            raise ValueError("this finder has no pooling cut yet: train it with fit first")
+        return pool_hits(embeddings, graph.edges, min_hits=c["min_hits"],
+                         assignments=c["assignments"], neighbours=c["super_neighbours"],
+                         cut=value)
+
+    def _hierarchy_inputs(self, graph, padded, pooling):
+        hierarchy = pad_hierarchy([pooling], padded["nodes"].shape[1])
+        return _graph_inputs(padded) + [hierarchy[k] for k in (
+            "pooled", "supernode_mask", "super_edges", "assignment")], hierarchy
+
+    def assignment_scores(self, event, graph: EventGraph | None = None):
+        """`(pooling, scores (A,))`: the event's pooling and the probability of each of its
+        assignments (hit, super-node)."""
+        graph = self.graph(event) if graph is None else graph
+        padded = pad_graphs([graph])
+        pooling = self.pool(graph, padded)
+        inputs, _ = self._hierarchy_inputs(graph, padded, pooling)
+        logits = self.model.predict_on_batch(inputs)["assignment_logit"]
+        logits = np.asarray(keras.ops.convert_to_numpy(logits))[0, : pooling.assignment.shape[1], 0]
+        return pooling, 1.0 / (1.0 + np.exp(-logits.astype(np.float64)))
+
+    def reconstruct(self, event) -> np.ndarray:
+        """A track label for every hit of `event` (-1: in no candidate)."""
+        pooling, scores = self.assignment_scores(event)
+        return bipartite_tracks(event.n_hits, pooling.assignment, scores,
+                                self.config["score_cut"])
+
+    # ---- training -------------------------------------------------------------------
+
+    def fit(self, events, *, epochs=10, learning_rate=1e-3, filter_epochs=3, verbose=1,
+            seed=0):
+        """Train the edge filter, then the HGNN end to end, one event per step.
+
+        Each step pools the event with the network's current embeddings (moving the
+        running pooling cut, `MovingScoreCut`), scores the assignments, matches the
+        particles to super-nodes on those scores (`match_supernodes`), and takes one
+        gradient step on the weighted hinge loss of the graph's edges and the binary
+        cross-entropy of the assignments (`embedding_loss_weight`).
+
+        Args:
+            events: `Event`s with truth and particles.
+            epochs: passes over the training events.
+            learning_rate: Adam's rate, cosine-decayed to 1% over the training.
+            filter_epochs: passes of the filter over the training edges.
+            verbose: 1 prints a line per epoch.
+            seed: seeds the weights, the event order and the pooling's mixture.
+
+        Returns:
+            self, with `history` (per-epoch mean losses, the filter's prefixed
+            `filter_`) and the trained pooling cut in `config["pooling_cut"]`.
+        """
+        keras.utils.set_random_seed(seed)
+        if self.edge_filter is not None:
+            self.edge_filter = build_edge_filter()
+        self.model = self._network()
+        events = list(events)
+        graphs = [self._labelled_graph(event, "training") for event in events]
+        if not graphs:
+            raise ValueError("fit needs at least one training event")
+        hit_truth = [(event.truth["particle_id"].to_numpy(), _particle_pt(event))
+                     for event in events]
+        self.history = {}
+        candidate_edges = sum(g.edges.shape[1] for g in graphs)
+        if self.edge_filter is not None:
+            graphs, _ = self._fit_filter(graphs, None, filter_epochs, verbose=0)
+        self.training_summary = {
+            "events": len(graphs), "candidate_edges": int(candidate_edges),
+            "filtered_edges": int(sum(g.edges.shape[1] for g in graphs))}
+        adapt_scaling(self.model, graphs)
+        schedule = keras.optimizers.schedules.CosineDecay(learning_rate,
+                                                          epochs * len(graphs), alpha=0.01)
+        self.model.compile(
+            optimizer=keras.optimizers.Adam(schedule),
+            loss={"edge_distance": HingeEmbeddingLoss(HINGE_MARGIN, "distance"),
+                  "assignment_logit": keras.losses.BinaryCrossentropy(from_logits=True)})
+        cut = MovingScoreCut(self.config["granularity"])
+        rng = np.random.default_rng(seed)
+        for epoch in range(epochs):
+            weight = embedding_loss_weight(epoch, self.config["embedding_epochs"])
+            logs = [self._train_step(graphs[i], *hit_truth[i], weight, cut)
+                    for i in rng.permutation(len(graphs))]
+            for key in logs[0]:
+                self.history.setdefault(key, []).append(float(np.mean([lg[key] for lg in logs])))
+            self.history.setdefault("pooling_cut", []).append(cut.value)
+            if verbose:
+                print(f"epoch {epoch + 1}/{epochs}: " + ", ".join(
+                    f"{k} {v[-1]:.4g}" for k, v in self.history.items()
+                    if not k.startswith("filter_")), flush=True)
+        self.config["pooling_cut"] = cut.value
+        return self
+
+    def _train_step(self, graph, particle_ids, pt, embedding_weight, cut):
+        padded = pad_graphs([graph])
+        pooling = self.pool(graph, padded, cut)
+        inputs, hierarchy = self._hierarchy_inputs(graph, padded, pooling)
+        n_assign = pooling.assignment.shape[1]
+        logits = self.model.predict_on_batch(inputs)["assignment_logit"]
+        logits = np.asarray(keras.ops.convert_to_numpy(logits))[0, :n_assign, 0]
+        truth, _ = match_supernodes(particle_ids, pooling.assignment,
+                                    1.0 / (1.0 + np.exp(-logits.astype(np.float64))),
+                                    len(pooling.centers))
+        assign_target = np.zeros(hierarchy["assignment"].shape[:2] + (1,), "float32")
+        assign_target[0, :n_assign, 0] = truth
+        assign_weight = np.zeros(hierarchy["assignment"].shape[:2], "float32")
+        assign_weight[0, :n_assign] = (1.0 - embedding_weight) * balanced(
+            pt_weights(pt[pooling.assignment[0]]), truth)
+        n_edges = graph.edges.shape[1]
+        edge_weight = np.zeros(padded["mask"].shape, "float32")
+        edge_weight[0, :n_edges] = embedding_weight * balanced(
+            pt_weights(pt[graph.edges[0]]) + pt_weights(pt[graph.edges[1]]), graph.labels)
+        logs = self.model.train_on_batch(
+            inputs, {"edge_distance": padded["labels"][..., None],
+                     "assignment_logit": assign_target},
+            sample_weight={"edge_distance": edge_weight, "assignment_logit": assign_weight},
+            return_dict=True)
+        logs = {k: float(v) for k, v in logs.items()}
+        logs.update({"supernodes": float(len(pooling.centers)),
+                     "true_assignments": float(truth.sum())})
+        return logs
+
+    # ---- saving ---------------------------------------------------------------------
+
+    def save(self, directory) -> Path:
+        """Write `hgnn.keras`, `filter.keras` and `track_finder.json` into `directory`."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        self.model.save(directory / "hgnn.keras")
+        if self.edge_filter is not None:
+            self.edge_filter.save(directory / "filter.keras")
+        (directory / "track_finder.json").write_text(
+            json.dumps({"config": self.config, "history": self.history,
+                        "training_summary": self.training_summary}, indent=2))
+        return directory
+
+    @classmethod
+    def load(cls, directory) -> HierarchicalTrackFinder:
+        """A `HierarchicalTrackFinder` saved by `save`."""
+        directory = Path(directory)
+        saved = json.loads((directory / "track_finder.json").read_text())
+        finder = cls.__new__(cls)
+        finder.config = saved["config"]
+        finder.history = saved.get("history", {})
+        finder.training_summary = saved.get("training_summary", {})
+        finder.model = keras.saving.load_model(directory / "hgnn.keras")
+        finder.edge_filter = (keras.saving.load_model(directory / "filter.keras")
+                              if finder.config["filter_efficiency"] is not None else None)
+        return finder
+
+    @property
+    def _embedding(self):
+        return embedding_model(self.model)
+
+
+def _graph_inputs(padded):
+    return [padded["nodes"], padded["edges"], padded["edge_features"]]

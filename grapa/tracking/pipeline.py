@@ -61,6 +61,7 @@ __all__ = [
     "build_tracks",
     "event_graph",
     "pad_graphs",
+    "sector_pieces",
     "split_sectors",
 ]
 
@@ -129,8 +130,14 @@ def split_sectors(graph: EventGraph, sectors: int) -> list[EventGraph]:
     so the same work makes `sectors` times more (noisier) updates. Hits near a boundary
     lose the messages of the edges on the other side.
     """
+    return [piece for piece, _ in sector_pieces(graph, sectors)]
+
+
+def sector_pieces(graph: EventGraph, sectors: int) -> list[tuple[EventGraph, np.ndarray]]:
+    """`split_sectors`' slices, each with the event's hit rows it holds (`piece.nodes`
+    is `graph.nodes[rows]`), so that per-hit truth follows the slice."""
     if sectors <= 1 or graph.edges.shape[1] == 0:
-        return [graph]
+        return [(graph, np.arange(len(graph.nodes)))]
     phi = graph.nodes[:, 1]  # phi / pi in [-1, 1]
     sector_of_edge = np.minimum(((phi[graph.edges[0]] + 1) / 2 * sectors).astype(int),
                                 sectors - 1)
@@ -140,9 +147,9 @@ def split_sectors(graph: EventGraph, sectors: int) -> list[EventGraph]:
         if not keep.any():
             continue
         rows, local = np.unique(graph.edges[:, keep], return_inverse=True)
-        pieces.append(EventGraph(graph.nodes[rows], local.reshape(2, -1),
-                                 graph.edge_features[keep],
-                                 None if graph.labels is None else graph.labels[keep]))
+        pieces.append((EventGraph(graph.nodes[rows], local.reshape(2, -1),
+                                  graph.edge_features[keep],
+                                  None if graph.labels is None else graph.labels[keep]), rows))
     return pieces
 
 

@@ -12,6 +12,7 @@ from grapa.tracking.pipeline import (
     event_graph,
     filter_inputs,
     pad_graphs,
+    sector_pieces,
     split_sectors,
 )
 from grapa.tracking.simulate import simulate_event
@@ -152,6 +153,9 @@ def test_split_sectors_by_inner_hit_azimuth():
     np.testing.assert_array_equal(high.edges, [[0, 1], [1, 2]])  # 2->3, 3->4
     np.testing.assert_array_equal(high.edge_features, graph.edge_features[2:])
     assert split_sectors(graph, 1) == [graph]
+    (_, low_rows), (_, high_rows) = sector_pieces(graph, 2)  # the event's rows, for truth
+    np.testing.assert_array_equal(low_rows, [0, 1, 2])
+    np.testing.assert_array_equal(high_rows, [2, 3, 4])
 
 
 def test_grouped_walk_keeps_skip_edges_and_drops_a_wrong_edge():

@@ -35,6 +35,7 @@ hit may pass for two super-nodes: it keeps its best, so each hit has one label).
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import keras
@@ -209,8 +210,16 @@ def embedding_model(model: keras.Model) -> keras.Model:
     return keras.Model(model.inputs[:3], model.get_layer("hit_embedding").output)
 
 
+def _power_of_two(size: int) -> int:
+    return int(2 ** np.ceil(np.log2(max(int(size), 16))))
+
+
 def pad_hierarchy(poolings: list[Pooling], n_nodes: int) -> dict[str, np.ndarray]:
     """Stack events' poolings into the padded arrays `build_bipartite_hgnn` takes.
+
+    The sizes are coarse, so that JAX compiles few shapes while the number of
+    super-nodes changes from step to step: K and S are powers of two, and A is
+    `n_nodes` times the assignments per hit (every hit has the same number).
 
     Args:
         poolings: one `Pooling` per event (`grapa.tracking.pooling.pool_hits`).
@@ -219,12 +228,13 @@ def pad_hierarchy(poolings: list[Pooling], n_nodes: int) -> dict[str, np.ndarray
     Returns:
         dict with `pooled (B, n_nodes)` int32 (-1: no super-node, and padding),
         `supernode_mask (B, K)` float32, `super_edges (B, S, 2)` and `assignment (B, A,
-        2)` int32 (-1 rows: padding); K, S and A are the largest, bucketed.
+        2)` int32 (-1 rows: padding).
     """
     batch = len(poolings)
-    n_super = _bucket(max(len(p.centers) for p in poolings))
-    n_super_edges = _bucket(max(p.super_edges.shape[1] for p in poolings))
-    n_assign = _bucket(max(p.assignment.shape[1] for p in poolings))
+    n_super = _power_of_two(max(len(p.centers) for p in poolings))
+    n_super_edges = _power_of_two(max(p.super_edges.shape[1] for p in poolings))
+    per_hit = max(p.assignment.shape[1] // max(len(p.labels), 1) for p in poolings)
+    n_assign = max(n_nodes * per_hit, 1)
     out = {"pooled": np.full((batch, n_nodes), -1, "int32"),
            "supernode_mask": np.zeros((batch, n_super), "float32"),
            "super_edges": np.full((batch, n_super_edges, 2), -1, "int32"),
@@ -474,6 +484,9 @@ class HierarchicalTrackFinder(FilteredGraphs):
         pieces = [(piece, particle_ids[rows], pt[rows])
                   for graph, (particle_ids, pt) in zip(graphs, hit_truth)
                   for piece, rows in sector_pieces(graph, sectors)]
+        # one padded size for every slice: JAX compiles the step once per shape
+        self._sizes = (_bucket(max(len(p.nodes) for p, _, _ in pieces)),
+                       _bucket(max(p.edges.shape[1] for p, _, _ in pieces)))
         schedule = keras.optimizers.schedules.CosineDecay(learning_rate,
                                                           epochs * len(pieces), alpha=0.01)
         self.model.compile(
@@ -483,12 +496,14 @@ class HierarchicalTrackFinder(FilteredGraphs):
         cut = MovingScoreCut(self.config["granularity"])
         rng = np.random.default_rng(seed)
         for epoch in range(epochs):
+            start = time.perf_counter()
             weight = embedding_loss_weight(epoch, self.config["embedding_epochs"])
             logs = [self._train_step(*pieces[i], weight, cut)
                     for i in rng.permutation(len(pieces))]
             for key in logs[0]:
                 self.history.setdefault(key, []).append(float(np.mean([lg[key] for lg in logs])))
             self.history.setdefault("pooling_cut", []).append(cut.value)
+            self.history.setdefault("seconds", []).append(time.perf_counter() - start)
             if verbose:
                 print(f"epoch {epoch + 1}/{epochs}: " + ", ".join(
                     f"{k} {v[-1]:.4g}" for k, v in self.history.items()
@@ -497,7 +512,7 @@ class HierarchicalTrackFinder(FilteredGraphs):
         return self
 
     def _train_step(self, graph, particle_ids, pt, embedding_weight, cut):
-        padded = pad_graphs([graph])
+        padded = pad_graphs([graph], *self._sizes)
         pooling = self.pool(graph, padded, cut)
         inputs, hierarchy = self._hierarchy_inputs(graph, padded, pooling)
         n_assign = pooling.assignment.shape[1]

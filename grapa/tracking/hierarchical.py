@@ -570,7 +570,11 @@ class HierarchicalTrackFinder(FilteredGraphs):
 
     @property
     def _embedding(self):
-        return embedding_model(self.model)
+        # one embedding model per network: a new one would compile its predict again
+        cached = getattr(self, "_embedding_cache", None)
+        if cached is None or cached[0] is not self.model:
+            self._embedding_cache = (self.model, embedding_model(self.model))
+        return self._embedding_cache[1]
 
 
 def _graph_inputs(padded):

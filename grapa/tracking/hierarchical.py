@@ -34,9 +34,7 @@ hit may pass for two super-nodes: it keeps its best, so each hit has one label).
 
 from __future__ import annotations
 
-import json
 import time
-from pathlib import Path
 
 import keras
 import numpy as np
@@ -540,33 +538,16 @@ class HierarchicalTrackFinder(FilteredGraphs):
                      "true_assignments": float(truth.sum())})
         return logs
 
-    # ---- saving ---------------------------------------------------------------------
+    NETWORK_FILE = "hgnn.keras"
 
-    def save(self, directory) -> Path:
-        """Write `hgnn.keras`, `filter.keras` and `track_finder.json` into `directory`."""
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        self.model.save(directory / "hgnn.keras")
-        if self.edge_filter is not None:
-            self.edge_filter.save(directory / "filter.keras")
-        (directory / "track_finder.json").write_text(
-            json.dumps({"config": self.config, "history": self.history,
-                        "training_summary": self.training_summary}, indent=2))
-        return directory
+    @property
+    def network(self) -> keras.Model:
+        """The trained network (`build_bipartite_hgnn`)."""
+        return self.model
 
-    @classmethod
-    def load(cls, directory) -> HierarchicalTrackFinder:
-        """A `HierarchicalTrackFinder` saved by `save`."""
-        directory = Path(directory)
-        saved = json.loads((directory / "track_finder.json").read_text())
-        finder = cls.__new__(cls)
-        finder.config = saved["config"]
-        finder.history = saved.get("history", {})
-        finder.training_summary = saved.get("training_summary", {})
-        finder.model = keras.saving.load_model(directory / "hgnn.keras")
-        finder.edge_filter = (keras.saving.load_model(directory / "filter.keras")
-                              if finder.config["filter_efficiency"] is not None else None)
-        return finder
+    @network.setter
+    def network(self, model: keras.Model) -> None:
+        self.model = model
 
     @property
     def _embedding(self):

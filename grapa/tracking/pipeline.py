@@ -384,7 +384,8 @@ class FilteredGraphs:
 
     A subclass holds `config` (with `graph_options`, `filter_efficiency` and
     `filter_threshold`), `edge_filter` (a `build_edge_filter` model, or None for no
-    filter) and `history`.
+    filter), `history`, `training_summary`, and its own network as the property
+    `network`, saved as `NETWORK_FILE`.
     """
 
     def graph(self, event) -> EventGraph:
@@ -421,6 +422,48 @@ class FilteredGraphs:
             val_graphs = [select_edges(g, self._filter_logits(g) > self.config["filter_threshold"])
                           for g in val_graphs]
         return kept, val_graphs
+
+    NETWORK_FILE: str
+    """The file the finder's network is saved in."""
+
+    def save(self, directory) -> Path:
+        """Write the network (`NETWORK_FILE`), `filter.keras` and `track_finder.json`
+        (configuration, history, training summary) into `directory`."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        self.network.save(directory / self.NETWORK_FILE)
+        if self.edge_filter is not None:
+            self.edge_filter.save(directory / "filter.keras")
+        (directory / "track_finder.json").write_text(
+            json.dumps({"config": self.config, "history": self.history,
+                        "training_summary": self.training_summary}, indent=2))
+        return directory
+
+    @classmethod
+    def load(cls, directory):
+        """A finder saved by `save`."""
+        directory = Path(directory)
+        config_file = directory / "track_finder.json"
+        if not config_file.exists():
+            raise FileNotFoundError(f"{config_file} is missing: a track-finder directory holds "
+                                    f"track_finder.json, {cls.NETWORK_FILE} and filter.keras, "
+                                    "as save (grapa track train) writes them")
+        saved = json.loads(config_file.read_text())
+        finder = cls.__new__(cls)
+        finder.config = saved["config"]
+        finder.history = saved.get("history", {})
+        finder.training_summary = saved.get("training_summary", {})
+        names = [cls.NETWORK_FILE] + (["filter.keras"] if finder.config["filter_efficiency"]
+                                      is not None else [])
+        for name in names:
+            if not (directory / name).exists():
+                raise FileNotFoundError(f"{directory / name} is missing: the track-finder "
+                                        "directory is incomplete; train it again with "
+                                        "grapa track train")
+        finder.network = keras.saving.load_model(directory / cls.NETWORK_FILE)
+        finder.edge_filter = (keras.saving.load_model(directory / "filter.keras")
+                              if "filter.keras" in names else None)
+        return finder
 
     def _labelled_graph(self, event, what):
         if event.truth is None:
@@ -591,40 +634,14 @@ class TrackFinder(FilteredGraphs):
             labels = join_fragments(event.hits, labels, edges, **self.config["join"])
         return labels
 
-    def save(self, directory) -> Path:
-        """Write `classifier.keras`, `filter.keras` and `track_finder.json` into `directory`."""
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        self.classifier.save(directory / "classifier.keras")
-        if self.edge_filter is not None:
-            self.edge_filter.save(directory / "filter.keras")
-        (directory / "track_finder.json").write_text(
-            json.dumps({"config": self.config, "history": self.history,
-                        "training_summary": self.training_summary}, indent=2))
-        return directory
+    # saved as `NETWORK_FILE`, beside `filter.keras` and `track_finder.json`
+    NETWORK_FILE = "classifier.keras"
 
-    @classmethod
-    def load(cls, directory) -> TrackFinder:
-        """A `TrackFinder` saved by `save`."""
-        directory = Path(directory)
-        config_file = directory / "track_finder.json"
-        if not config_file.exists():
-            raise FileNotFoundError(f"{config_file} is missing: a track-finder directory holds "
-                                    "track_finder.json, classifier.keras and filter.keras, as "
-                                    "TrackFinder.save (grapa track train) writes them")
-        saved = json.loads(config_file.read_text())
-        finder = cls.__new__(cls)
-        finder.config = saved["config"]
-        finder.history = saved.get("history", {})
-        finder.training_summary = saved.get("training_summary", {})
-        names = ["classifier.keras"] + (["filter.keras"] if finder.config["filter_efficiency"]
-                                        is not None else [])
-        for name in names:
-            if not (directory / name).exists():
-                raise FileNotFoundError(f"{directory / name} is missing: the track-finder "
-                                        "directory is incomplete; train it again with "
-                                        "grapa track train")
-        finder.classifier = keras.saving.load_model(directory / "classifier.keras")
-        finder.edge_filter = (keras.saving.load_model(directory / "filter.keras")
-                              if "filter.keras" in names else None)
-        return finder
+    @property
+    def network(self) -> keras.Model:
+        """The trained network (the edge classifier)."""
+        return self.classifier
+
+    @network.setter
+    def network(self, model: keras.Model) -> None:
+        self.classifier = model

@@ -51,6 +51,12 @@ CENTROID_STARTS = ("mixture", "kmeans")
 CENTROID_START = "mixture"
 
 
+def _check_start(start) -> None:
+    if start not in CENTROID_STARTS:
+        raise ValueError(f"unknown centroid start {start!r}: choose one of "
+                         f"{', '.join(CENTROID_STARTS)}")
+
+
 def mass_bin_labels(jets, bins: int = MASS_BINS, mass_range=MASS_RANGE) -> np.ndarray:
     """The proxy task's targets: each jet's mass, from its constituents, binned.
 
@@ -304,9 +310,7 @@ class UCluster(keras.Model):
         if not 0 <= pretrain_epochs < epochs:
             raise ValueError(f"need 0 <= pretrain_epochs < epochs, got pretrain_epochs="
                              f"{pretrain_epochs}, epochs={epochs}: clustering needs epochs")
-        if start not in CENTROID_STARTS:
-            raise ValueError(f"unknown centroid start {start!r}: choose one of "
-                             f"{', '.join(CENTROID_STARTS)}")
+        _check_start(start)
         jets = self._jets(x)
         history = keras.callbacks.History()
         history.set_model(self)
@@ -352,9 +356,7 @@ class UCluster(keras.Model):
         from sklearn.cluster import KMeans
         from sklearn.mixture import GaussianMixture
 
-        if start not in CENTROID_STARTS:
-            raise ValueError(f"unknown centroid start {start!r}: choose one of "
-                             f"{', '.join(CENTROID_STARTS)}")
+        _check_start(start)
         embedding = self.embed(jets)
         if start == "mixture":
             estimator = GaussianMixture(self.clusters, covariance_type="full", n_init=5,

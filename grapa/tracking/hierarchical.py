@@ -393,13 +393,13 @@ class HierarchicalTrackFinder(FilteredGraphs):
     def pool(self, graph: EventGraph, padded=None, cut: MovingScoreCut | None = None):
         """The event graph's pooling from the network's current embeddings; with `cut`
         (training) the running cut moves with this event, else the trained one is used."""
+        if graph.edges.shape[1] == 0:
+            raise ValueError("the event's graph has no edges to pool its hits along")
         padded = pad_graphs([graph]) if padded is None else padded
         embeddings = np.asarray(keras.ops.convert_to_numpy(self._embedding.predict_on_batch(
             _graph_inputs(padded))))[0, : len(graph.nodes)].astype(np.float64)
         embeddings /= np.maximum(np.linalg.norm(embeddings, axis=1, keepdims=True), 1e-12)
         c = self.config
-        if graph.edges.shape[1] == 0:
-            raise ValueError("the event's graph has no edges to pool its hits along")
         similarities = edge_similarity(embeddings, graph.edges)
         value = cut.update(similarities) if cut is not None else c["pooling_cut"]
         if value is None:
@@ -420,9 +420,13 @@ class HierarchicalTrackFinder(FilteredGraphs):
         padded = pad_graphs([graph])
         pooling = self.pool(graph, padded)
         inputs, _ = self._hierarchy_inputs(graph, padded, pooling)
+        return pooling, self._probabilities(inputs, pooling)
+
+    def _probabilities(self, inputs, pooling) -> np.ndarray:
+        """The network's probability for each of the pooling's assignments."""
         logits = self.model.predict_on_batch(inputs)["assignment_logit"]
         logits = np.asarray(keras.ops.convert_to_numpy(logits))[0, : pooling.assignment.shape[1], 0]
-        return pooling, 1.0 / (1.0 + np.exp(-logits.astype(np.float64)))
+        return 1.0 / (1.0 + np.exp(-logits.astype(np.float64)))
 
     def reconstruct(self, event) -> np.ndarray:
         """A track label for every hit of `event` (-1: in no candidate)."""
@@ -455,7 +459,7 @@ class HierarchicalTrackFinder(FilteredGraphs):
                 overlapping (median similarity 1.68 against 1.42) and the pooling made 9
                 super-nodes of 11,000 hits.
             verbose: 1 prints a line per epoch.
-            seed: seeds the weights, the event order and the pooling's mixture.
+            seed: seeds the weights and the order of the slices.
 
         Returns:
             self, with `history` (per-epoch mean losses, the filter's prefixed
@@ -514,11 +518,8 @@ class HierarchicalTrackFinder(FilteredGraphs):
         pooling = self.pool(graph, padded, cut)
         inputs, hierarchy = self._hierarchy_inputs(graph, padded, pooling)
         n_assign = pooling.assignment.shape[1]
-        logits = self.model.predict_on_batch(inputs)["assignment_logit"]
-        logits = np.asarray(keras.ops.convert_to_numpy(logits))[0, :n_assign, 0]
         truth, _ = match_supernodes(particle_ids, pooling.assignment,
-                                    1.0 / (1.0 + np.exp(-logits.astype(np.float64))),
-                                    len(pooling.centers))
+                                    self._probabilities(inputs, pooling), len(pooling.centers))
         assign_target = np.zeros(hierarchy["assignment"].shape[:2] + (1,), "float32")
         assign_target[0, :n_assign, 0] = truth
         assign_weight = np.zeros(hierarchy["assignment"].shape[:2], "float32")

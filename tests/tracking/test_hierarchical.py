@@ -88,8 +88,15 @@ def test_model_runs_saves_and_gives_the_pooling_its_embeddings(small_events, tmp
     np.testing.assert_allclose(np.linalg.norm(embeddings, axis=1), 1.0, rtol=1e-5)
     pooling = pool_hits(embeddings.astype(np.float64), graph.edges, cut=0.0)
     hierarchy = pad_hierarchy([pooling], padded["nodes"].shape[1])
-    assert hierarchy["assignment"].shape[1] >= pooling.assignment.shape[1]
+    n_assign, n_super = pooling.assignment.shape[1], len(pooling.centers)
+    np.testing.assert_array_equal(hierarchy["assignment"][0, :n_assign], pooling.assignment.T)
+    assert (hierarchy["assignment"][0, n_assign:] == -1).all()
+    np.testing.assert_array_equal(hierarchy["pooled"][0, : len(graph.nodes)], pooling.labels)
     assert (hierarchy["pooled"][0, len(graph.nodes):] == -1).all()
+    assert hierarchy["supernode_mask"][0].sum() == n_super
+    n_super_edges = pooling.super_edges.shape[1]
+    np.testing.assert_array_equal(hierarchy["super_edges"][0, :n_super_edges],
+                                  pooling.super_edges.T)
     inputs = flat + [hierarchy[k] for k in ("pooled", "supernode_mask", "super_edges",
                                             "assignment")]
     out = model.predict_on_batch(inputs)

@@ -17,6 +17,7 @@ from grapa.layers.flow import AutoregressiveAffine, GaussianMixtureDensity
 from grapa.layers.graph import FullyConnectedGraph, TopKGraph
 from grapa.layers.hierarchical import (
     AssignmentPooling,
+    AzimuthalEmbedding,
     BipartiteEnds,
     DotProductWeights,
     HierarchicalInteraction,
@@ -40,6 +41,7 @@ __all__ = [
     "FEATURE_NAMES",
     "AssignmentPooling",
     "AutoregressiveAffine",
+    "AzimuthalEmbedding",
     "BipartiteEnds",
     "ChebConv",
     "Compress",

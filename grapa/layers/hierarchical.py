@@ -18,7 +18,9 @@ neighbours. These layers are the differentiable rest, on edge lists padded as in
 - `HierarchicalInteraction`: one round of messages between hits, super-nodes and
   both kinds of edge;
 - `BipartiteEnds`: a hit's and a super-node's features side by side on each
-  assignment, what the bipartite classifier scores.
+  assignment, what the bipartite classifier scores;
+- `AzimuthalEmbedding`: the hits' embeddings from rotation-invariant features and the
+  hits' azimuths, turning with the event.
 """
 
 from __future__ import annotations
@@ -379,3 +381,76 @@ class BipartiteEnds(keras.layers.Layer):
         nodes, supernodes, assignment = input_shape
         width = None if None in (nodes[-1], supernodes[-1]) else nodes[-1] + supernodes[-1]
         return (assignment[0], assignment[1], width)
+
+
+@keras.saving.register_keras_serializable(package="grapa")
+class AzimuthalEmbedding(keras.layers.Layer):
+    r"""Hit embeddings on the unit sphere that turn with the event about the beam axis.
+
+    A flat network that sees only rotation-invariant inputs (`r`, `z`, the edges'
+    `dphi` and slopes: `grapa.tracking.pipeline.network_nodes`) gives two tracks of the
+    same pT and direction at different azimuths the same embedding, and a pooling on
+    it merges them. Here each hit's azimuth $\phi_i$ enters as an angle relative to an
+    offset $\alpha_i$ the network computes from the hit's features $x_i$ (the bending
+    of its track up to its radius, $\alpha \approx q\,r / 2R$ for a helix of radius
+    $R$: then $\phi_i - \alpha_i$ is the track's initial azimuth, the same for all its
+    hits):
+
+    $$ n_i = \frac{[u(x_i),\ \rho_k(x_i)\cos k(\phi_i - \alpha_i),\
+                    \rho_k(x_i)\sin k(\phi_i - \alpha_i)]_{k \in K}}{\lVert\cdot\rVert} $$
+
+    with $u$ (`embedding_dim - 2|K|` invariant coordinates), $\alpha$ and
+    $\rho_k = \mathrm{softplus}$ from linear maps of $x_i$. Rotating every hit by
+    $\delta$ rotates each harmonic's pair by $k\delta$ and leaves the dot products
+    $n_i \cdot n_j$ unchanged: the similarities are rotation-invariant, as the
+    detector is, while hits at different azimuths can still be told apart. Higher
+    harmonics $k$ resolve smaller differences in azimuth.
+
+    Args:
+        embedding_dim: the output dimension (> 2 |harmonics|).
+        harmonics: the integer multiples $k$ of the angle that enter.
+
+    Input shape:
+        `[features (B, N, F), azimuth (B, N)]` (radians).
+
+    Output shape:
+        `(B, N, embedding_dim)`, unit vectors.
+    """
+
+    def __init__(self, embedding_dim, harmonics=(1,), **kwargs):
+        super().__init__(**kwargs)
+        self.embedding_dim = int(embedding_dim)
+        self.harmonics = tuple(int(k) for k in harmonics)
+        if not self.harmonics or min(self.harmonics) < 1:
+            raise ValueError(f"harmonics must be positive integers, got {harmonics!r}")
+        if self.embedding_dim <= 2 * len(self.harmonics):
+            raise ValueError(
+                f"embedding_dim ({embedding_dim}) must exceed twice the number of harmonics "
+                f"({len(self.harmonics)}): each takes a cosine and a sine, and at least one "
+                "invariant coordinate is left")
+
+    def build(self, input_shape):
+        n = len(self.harmonics)
+        self.invariant = keras.layers.Dense(self.embedding_dim - 2 * n, name="invariant")
+        self.offset = keras.layers.Dense(1, name="offset")
+        self.radius = keras.layers.Dense(n, activation="softplus", name="radius")
+        for dense in (self.invariant, self.offset, self.radius):
+            dense.build(input_shape[0])
+
+    def call(self, inputs):
+        features, azimuth = inputs
+        angle = ops.expand_dims(ops.cast(azimuth, features.dtype), -1) - self.offset(features)
+        multiples = ops.convert_to_tensor(self.harmonics, dtype=features.dtype)
+        angle = angle * multiples
+        radius = self.radius(features)
+        out = ops.concatenate([self.invariant(features), radius * ops.cos(angle),
+                               radius * ops.sin(angle)], axis=-1)
+        length = ops.sqrt(ops.maximum(ops.sum(ops.square(out), axis=-1, keepdims=True), 1e-24))
+        return out / length
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[0][:-1]) + (self.embedding_dim,)
+
+    def get_config(self):
+        return {**super().get_config(), "embedding_dim": self.embedding_dim,
+                "harmonics": list(self.harmonics)}

@@ -8,7 +8,11 @@ network, trained end to end on the event's graph (the edge-classifier pipeline's
 after its filter: `grapa.tracking.pipeline`):
 
 1. a flat Interaction Network (`flat_steps` steps) gives every hit a feature vector
-   $x_i$ and an embedding $n_i$ on the unit sphere;
+   $x_i$ and an embedding $n_i$ on the unit sphere. The network's inputs are
+   rotation-invariant (`grapa.tracking.pipeline.network_nodes`), so the hit's azimuth
+   enters the embedding at the end (`grapa.layers.hierarchical.AzimuthalEmbedding`):
+   without it, two tracks alike but for their azimuth embed alike, and a hit's
+   nearest super-nodes may lie anywhere in the detector (the authors feed r, phi, z);
 2. the pooling (`grapa.tracking.pooling`, numpy) groups the hits into super-nodes from
    the embeddings alone: a Gaussian-mixture score cut on the edges' similarities,
    connected components, each hit assigned to its `c` nearest super-nodes, a kNN graph
@@ -26,7 +30,9 @@ network's current scores (`match_supernodes`); an assignment is true when its hi
 particle is matched to its super-node. The loss is the binary cross-entropy of the
 assignments plus, over the first `embedding_epochs`, the hinge loss of the embeddings
 on the graph's edges (the authors' sine schedule), both weighted by the particles' pT
-as in the authors' code and balanced between true and false.
+as in the authors' code and balanced between true and false. The schedule's first
+epochs, which train the embedding alone, run as a `keras.Model.fit` of the flat part
+(`HierarchicalTrackFinder.fit`'s `pretrain_epochs`).
 
 A track candidate is a super-node's hits whose assignment scores pass `score_cut` (a
 hit may pass for two super-nodes: it keeps its best, so each hit has one label).
@@ -43,6 +49,7 @@ from scipy.sparse.csgraph import min_weight_full_bipartite_matching
 
 from grapa.layers.hierarchical import (
     AssignmentPooling,
+    AzimuthalEmbedding,
     BipartiteEnds,
     DotProductWeights,
     HierarchicalInteraction,
@@ -91,6 +98,7 @@ __all__ = [
 SCORE_CUT = 0.7
 PT_CUT, PT_INTERVAL, WEIGHT_MIN, WEIGHT_LEAK = 1.0, 0.5, 0.5, 1.0
 HINGE_MARGIN = 1.0
+HARMONICS = (1,)
 CUT_MOMENTUM = 0.95  # the authors' moving average of the pooling's score cut
 
 
@@ -129,7 +137,8 @@ class MovingScoreCut:
 
 
 def build_bipartite_hgnn(units: int = 64, embedding_dim: int = 8, flat_steps: int = 4,
-                         hierarchical_steps: int = 4, hidden_layers: int = 2) -> keras.Model:
+                         hierarchical_steps: int = 4, hidden_layers: int = 2,
+                         harmonics=HARMONICS) -> keras.Model:
     """The bipartite-classifier HGNN as one Keras model (see the module).
 
     Inputs are the event's padded graph (`grapa.tracking.pipeline.pad_graphs`) and its
@@ -144,9 +153,13 @@ def build_bipartite_hgnn(units: int = 64, embedding_dim: int = 8, flat_steps: in
         flat_steps: Interaction-Network steps before the pooling (the authors: 6).
         hierarchical_steps: `HierarchicalInteraction` rounds (the authors: 8).
         hidden_layers: Dense layers per network.
+        harmonics: the multiples of each hit's azimuth in its embedding
+            (`grapa.layers.hierarchical.AzimuthalEmbedding`); empty: an embedding of the
+            rotation-invariant features alone, blind to where a track is in phi.
 
     Returns:
-        A model `[nodes (B, N, 2), edges (B, E, 2), edge_features (B, E, 7), pooled
+        A model `[nodes (B, N, 2), azimuth (B, N), edges (B, E, 2), edge_features (B, E,
+        7), pooled
         (B, N), supernode_mask (B, K), super_edges (B, S, 2), assignment (B, A, 2)]`
         -> `{"edge_distance": (B, E, 1), "assignment_logit": (B, A, 1)}`: the squared
         distance of each edge's two embeddings and each assignment's logit. Its layer
@@ -156,6 +169,7 @@ def build_bipartite_hgnn(units: int = 64, embedding_dim: int = 8, flat_steps: in
         raise ValueError(f"units ({units}) must exceed embedding_dim ({embedding_dim}): a "
                          "super-node's features are its centre plus units - embedding_dim more")
     nodes = keras.Input((None, N_NODE_INPUTS), name="nodes")
+    azimuth = keras.Input((None,), name="azimuth")
     edges = keras.Input((None, 2), dtype="int32", name="edges")
     features = keras.Input((None, N_EDGE_FEATURES), name="edge_features")
     pooled = keras.Input((None,), dtype="int32", name="pooled")
@@ -173,8 +187,12 @@ def build_bipartite_hgnn(units: int = 64, embedding_dim: int = 8, flat_steps: in
     h = x
     for i in range(hidden_layers):
         h = keras.layers.Dense(units, activation="tanh", name=f"embedding_dense_{i}")(h)
-    h = keras.layers.Dense(embedding_dim, name="embedding_out")(h)
-    embedding = keras.layers.UnitNormalization(name="hit_embedding")(h)
+    if harmonics:
+        embedding = AzimuthalEmbedding(embedding_dim, harmonics, name="hit_embedding")(
+            [h, azimuth])
+    else:
+        h = keras.layers.Dense(embedding_dim, name="embedding_out")(h)
+        embedding = keras.layers.UnitNormalization(name="hit_embedding")(h)
     distance = EdgeDistance(name="edge_distance")([embedding, edges])
 
     centers = SuperNodeCenters(name="centers")([embedding, pooled, supernode_mask])
@@ -198,14 +216,15 @@ def build_bipartite_hgnn(units: int = 64, embedding_dim: int = 8, flat_steps: in
         head = keras.layers.Dense(units, activation="tanh", name=f"bipartite_dense_{i}")(head)
     logit = keras.layers.Dense(1, name="assignment_logit")(head)
     return keras.Model(
-        [nodes, edges, features, pooled, supernode_mask, super_edges, assignment],
+        [nodes, azimuth, edges, features, pooled, supernode_mask, super_edges, assignment],
         {"edge_distance": distance, "assignment_logit": logit}, name="bipartite_hgnn")
 
 
 def embedding_model(model: keras.Model) -> keras.Model:
-    """The flat part of a `build_bipartite_hgnn` model: `[nodes, edges, edge_features]`
-    -> the hits' unit embeddings `(B, N, embedding_dim)`, the pooling's input."""
-    return keras.Model(model.inputs[:3], model.get_layer("hit_embedding").output)
+    """The flat part of a `build_bipartite_hgnn` model: `[nodes, azimuth, edges,
+    edge_features]` -> the hits' unit embeddings `(B, N, embedding_dim)`, the pooling's
+    input."""
+    return keras.Model(model.inputs[:4], model.get_layer("hit_embedding").output)
 
 
 def _power_of_two(size: int) -> int:
@@ -356,15 +375,18 @@ class HierarchicalTrackFinder(FilteredGraphs):
         score_cut: an assignment's lowest score in a candidate (the authors: 0.7).
         granularity, min_hits, assignments, super_neighbours: the pooling
             (`grapa.tracking.pooling.pool_hits`; the authors' 5, 3, 5, 10).
-        embedding_epochs: epochs over which the hinge embedding loss fades out
-            (`embedding_loss_weight`).
+        embedding_epochs: end-to-end epochs over which the hinge embedding loss fades out
+            after the pretraining (`embedding_loss_weight`; the authors fade it over
+            100 of their 500).
+        harmonics: the azimuth's multiples in the embedding (`build_bipartite_hgnn`).
         filter_efficiency, graph_options: as `grapa.tracking.pipeline.TrackFinder`.
     """
 
     def __init__(self, units=64, embedding_dim=8, flat_steps=4, hierarchical_steps=4,
                  hidden_layers=2, score_cut=SCORE_CUT, granularity=GRANULARITY,
                  min_hits=MIN_HITS, assignments=ASSIGNMENTS, super_neighbours=SUPER_NEIGHBOURS,
-                 embedding_epochs=2, filter_efficiency=0.995, graph_options=None):
+                 embedding_epochs=2, harmonics=HARMONICS, filter_efficiency=0.995,
+                 graph_options=None):
         if not 0 < score_cut < 1:
             raise ValueError(f"score_cut must be in (0, 1), got {score_cut}")
         if filter_efficiency is not None and not 0 < filter_efficiency <= 1:
@@ -375,7 +397,8 @@ class HierarchicalTrackFinder(FilteredGraphs):
             "hidden_layers": int(hidden_layers), "score_cut": float(score_cut),
             "granularity": float(granularity), "min_hits": int(min_hits),
             "assignments": int(assignments), "super_neighbours": int(super_neighbours),
-            "embedding_epochs": int(embedding_epochs), "pooling_cut": None,
+            "embedding_epochs": int(embedding_epochs),
+            "harmonics": [int(k) for k in harmonics], "pooling_cut": None,
             "filter_efficiency": filter_efficiency, "filter_threshold": None,
             "graph_options": {**GRAPH_DEFAULTS, **dict(graph_options or {})}}
         self.edge_filter = build_edge_filter() if filter_efficiency is not None else None
@@ -386,7 +409,8 @@ class HierarchicalTrackFinder(FilteredGraphs):
     def _network(self):
         c = self.config
         return build_bipartite_hgnn(c["units"], c["embedding_dim"], c["flat_steps"],
-                                    c["hierarchical_steps"], c["hidden_layers"])
+                                    c["hierarchical_steps"], c["hidden_layers"],
+                                    c.get("harmonics", HARMONICS))
 
     # ---- the pooling and the scores of one event ------------------------------------
 
@@ -436,12 +460,16 @@ class HierarchicalTrackFinder(FilteredGraphs):
 
     # ---- training -------------------------------------------------------------------
 
-    def fit(self, events, *, epochs=10, learning_rate=1e-3, filter_epochs=3, sectors=16,
-            verbose=1, seed=0):
-        """Train the edge filter, then the HGNN end to end, one azimuthal slice of an event
-        per step.
+    def fit(self, events, *, epochs=10, learning_rate=1e-3, filter_epochs=3,
+            pretrain_epochs=10, sectors=16, verbose=1, seed=0):
+        """Train the edge filter, then the flat embedding alone, then the HGNN end to end,
+        one azimuthal slice of an event per step.
 
-        Each step pools the slice with the network's current embeddings (moving the
+        The embedding's pretraining (`pretrain_epochs` of `keras.Model.fit` on the
+        weighted hinge loss) is the weight-1 start of the authors' sine schedule, whose
+        epochs trained the embedding alone while its pooling was noise; the end-to-end
+        epochs carry the schedule on (`embedding_loss_weight` of `epoch + 1` over
+        `embedding_epochs + 1`). Each end-to-end step pools the slice with the network's current embeddings (moving the
         running pooling cut, `MovingScoreCut`), scores the assignments, matches the
         particles to super-nodes on those scores (`match_supernodes`), and takes one
         gradient step on the weighted hinge loss of the graph's edges and the binary
@@ -452,6 +480,7 @@ class HierarchicalTrackFinder(FilteredGraphs):
             epochs: passes over the training events.
             learning_rate: Adam's rate, cosine-decayed to 1% over the training.
             filter_epochs: passes of the filter over the training edges.
+            pretrain_epochs: passes of the embedding's pretraining over the slices.
             sectors: azimuthal slices per training event
                 (`grapa.tracking.pipeline.sector_pieces`; 1: whole events). What the
                 network needs is gradient steps: on ten 1,000-particle events, six epochs
@@ -489,6 +518,14 @@ class HierarchicalTrackFinder(FilteredGraphs):
         # one padded size for every slice: JAX compiles the step once per shape
         self._sizes = (_bucket(max(len(p.nodes) for p, _, _ in pieces)),
                        _bucket(max(p.edges.shape[1] for p, _, _ in pieces)))
+        if pretrain_epochs > 0:
+            self.history["pretrain_loss"] = self._pretrain_embedding(
+                pieces, pretrain_epochs, learning_rate, verbose=2 if verbose else 0)
+        cut = self._fit_end_to_end(pieces, epochs, learning_rate, verbose, seed)
+        self.config["pooling_cut"] = cut.value
+        return self
+
+    def _fit_end_to_end(self, pieces, epochs, learning_rate, verbose, seed):
         schedule = keras.optimizers.schedules.CosineDecay(learning_rate,
                                                           epochs * len(pieces), alpha=0.01)
         self.model.compile(
@@ -499,7 +536,7 @@ class HierarchicalTrackFinder(FilteredGraphs):
         rng = np.random.default_rng(seed)
         for epoch in range(epochs):
             start = time.perf_counter()
-            weight = embedding_loss_weight(epoch, self.config["embedding_epochs"])
+            weight = embedding_loss_weight(epoch + 1, self.config["embedding_epochs"] + 1)
             logs = [self._train_step(*pieces[i], weight, cut)
                     for i in rng.permutation(len(pieces))]
             for key in logs[0]:
@@ -509,9 +546,31 @@ class HierarchicalTrackFinder(FilteredGraphs):
             if verbose:
                 print(f"epoch {epoch + 1}/{epochs}: " + ", ".join(
                     f"{k} {v[-1]:.4g}" for k, v in self.history.items()
-                    if not k.startswith("filter_")), flush=True)
-        self.config["pooling_cut"] = cut.value
-        return self
+                    if not k.startswith(("filter_", "pretrain_"))), flush=True)
+        return cut
+
+    def _pretrain_embedding(self, pieces, epochs, learning_rate, verbose):
+        """The flat part alone (`embedding_model`), trained with `keras.Model.fit` on the
+        weighted hinge loss of every slice's edges, before any pooling: the pooling of
+        an untrained embedding is noise, and one slice per step with a pooling in
+        between is slow. Returns Keras's per-epoch losses."""
+        padded = pad_graphs([piece for piece, _, _ in pieces], *self._sizes)
+        weights = np.zeros_like(padded["mask"])
+        for b, (piece, _, pt) in enumerate(pieces):
+            edges = piece.edges
+            weights[b, : edges.shape[1]] = balanced(
+                pt_weights(pt[edges[0]]) + pt_weights(pt[edges[1]]), piece.labels)
+        embedding = embedding_model(self.model)
+        distance = EdgeDistance(name="edge_distance")([embedding.output, embedding.inputs[2]])
+        model = keras.Model(embedding.inputs, distance)
+        schedule = keras.optimizers.schedules.CosineDecay(
+            learning_rate, epochs * len(pieces), alpha=0.1)
+        model.compile(optimizer=keras.optimizers.Adam(schedule),
+                      loss=HingeEmbeddingLoss(HINGE_MARGIN, "distance"))
+        fit = model.fit(_graph_inputs(padded), padded["labels"][..., None],
+                        sample_weight=weights, epochs=epochs, batch_size=1, shuffle=True,
+                        verbose=verbose)
+        return [float(v) for v in fit.history["loss"]]
 
     def _train_step(self, graph, particle_ids, pt, embedding_weight, cut):
         padded = pad_graphs([graph], *self._sizes)
@@ -560,4 +619,4 @@ class HierarchicalTrackFinder(FilteredGraphs):
 
 
 def _graph_inputs(padded):
-    return [padded["nodes"], padded["edges"], padded["edge_features"]]
+    return [padded["nodes"], padded["azimuth"], padded["edges"], padded["edge_features"]]

@@ -172,15 +172,18 @@ def pad_graphs(graphs: list[EventGraph], n_nodes: int | None = None,
         n_nodes, n_edges: the padded sizes (default: the largest, bucketed).
 
     Returns:
-        dict with `nodes (B, n_nodes, 2)` (`network_nodes`), `edges (B, n_edges, 2)`
-        int32, `edge_features (B, n_edges, 7)`, `mask (B, n_edges)` float32 (1 for real edges)
-        and, when every graph has labels, `labels (B, n_edges)` float32.
+        dict with `nodes (B, n_nodes, 2)` (`network_nodes`), `azimuth (B, n_nodes)` each
+        hit's phi in radians (0 for padding; what a rotation-equivariant embedding reads),
+        `edges (B, n_edges, 2)` int32, `edge_features (B, n_edges, 7)`, `mask (B,
+        n_edges)` float32 (1 for real edges) and, when every graph has labels, `labels (B,
+        n_edges)` float32.
     """
     n_nodes = n_nodes or _bucket(max(len(g.nodes) for g in graphs))
     n_edges = n_edges or _bucket(max(g.edges.shape[1] for g in graphs))
     batch = len(graphs)
     out = {
         "nodes": np.zeros((batch, n_nodes, N_NODE_INPUTS), "float32"),
+        "azimuth": np.zeros((batch, n_nodes), "float32"),
         "edges": np.full((batch, n_edges, 2), -1, "int32"),
         "edge_features": np.zeros((batch, n_edges, N_EDGE_FEATURES), "float32"),
         "mask": np.zeros((batch, n_edges), "float32"),
@@ -194,6 +197,7 @@ def pad_graphs(graphs: list[EventGraph], n_nodes: int | None = None,
             raise ValueError(f"graph {b} has {n} hits and {e} edges, more than the padded "
                              f"{n_nodes} and {n_edges}")
         out["nodes"][b, :n] = network_nodes(graph.nodes)
+        out["azimuth"][b, :n] = np.asarray(graph.nodes)[:, 1] * np.pi
         out["edges"][b, :e] = graph.edges.T
         out["edge_features"][b, :e] = graph.edge_features
         out["mask"][b, :e] = 1.0

@@ -7,6 +7,7 @@ from keras import ops
 
 from grapa.layers.hierarchical import (
     AssignmentPooling,
+    AzimuthalEmbedding,
     BipartiteEnds,
     DotProductWeights,
     HierarchicalInteraction,
@@ -269,3 +270,48 @@ def test_last_round_without_edge_updates_passes_the_edges_through():
     np.testing.assert_array_equal(out[1], inputs[2])
     np.testing.assert_array_equal(out[3], inputs[5])
     assert HierarchicalInteraction.from_config(last.get_config()).update_edges is False
+
+
+def _azimuthal(features, azimuth, harmonics):
+    layer = AzimuthalEmbedding(7, harmonics)
+    return layer, np.asarray(layer([ops.convert_to_tensor(features),
+                                    ops.convert_to_tensor(azimuth)]))
+
+
+def test_azimuthal_embedding_matches_numpy_and_turns_with_the_event(tmp_path):
+    rng = np.random.default_rng(3)
+    features = rng.normal(size=(2, 5, 6)).astype("float32")
+    azimuth = rng.uniform(-np.pi, np.pi, size=(2, 5)).astype("float32")
+    layer, out = _azimuthal(features, azimuth, (1, 3))
+    kernel = {name: [np.asarray(w) for w in getattr(layer, name).weights]
+              for name in ("invariant", "offset", "radius")}
+    u = features @ kernel["invariant"][0] + kernel["invariant"][1]
+    angle = (azimuth[..., None] - (features @ kernel["offset"][0] + kernel["offset"][1]))
+    angle = angle * np.array([1.0, 3.0])
+    rho = np.log1p(np.exp(features @ kernel["radius"][0] + kernel["radius"][1]))
+    expected = np.concatenate([u, rho * np.cos(angle), rho * np.sin(angle)], axis=-1)
+    expected /= np.linalg.norm(expected, axis=-1, keepdims=True)
+    np.testing.assert_allclose(out, expected, rtol=1e-4, atol=1e-5)
+    # the whole event turned by 1 rad: every hit's embedding moves, their dot products don't
+    turned = np.asarray(layer([ops.convert_to_tensor(features),
+                               ops.convert_to_tensor(azimuth + 1.0)]))
+    assert np.abs(turned - out).max() > 0.1
+    np.testing.assert_allclose(np.einsum("bik,bjk->bij", turned, turned),
+                               np.einsum("bik,bjk->bij", out, out), atol=1e-5)
+    # two hits alike but for their azimuth: different embeddings
+    same = np.repeat(features[:, :1], 2, axis=1)
+    _, apart = _azimuthal(same, np.array([[0.0, 0.5]] * 2, "float32"), (1,))
+    assert np.abs(apart[:, 0] - apart[:, 1]).max() > 1e-3
+    inputs = [keras.Input((5, 6)), keras.Input((5,))]
+    model = keras.Model(inputs, AzimuthalEmbedding(7, (1, 3))(inputs))
+    model.save(tmp_path / "azimuthal.keras")
+    loaded = keras.saving.load_model(tmp_path / "azimuthal.keras")
+    np.testing.assert_allclose(loaded.predict([features, azimuth], verbose=0),
+                               model.predict([features, azimuth], verbose=0), atol=1e-6)
+
+
+def test_azimuthal_embedding_refuses_too_many_harmonics():
+    with pytest.raises(ValueError, match="must exceed twice the number of harmonics"):
+        AzimuthalEmbedding(4, (1, 2))
+    with pytest.raises(ValueError, match="positive integers"):
+        AzimuthalEmbedding(8, (0,))

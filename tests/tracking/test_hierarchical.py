@@ -83,7 +83,7 @@ def test_model_runs_saves_and_gives_the_pooling_its_embeddings(small_events, tmp
     padded = pad_graphs([graph])
     model = build_bipartite_hgnn(units=16, embedding_dim=4, flat_steps=1,
                                  hierarchical_steps=1, hidden_layers=1)
-    flat = [padded["nodes"], padded["edges"], padded["edge_features"]]
+    flat = [padded["nodes"], padded["azimuth"], padded["edges"], padded["edge_features"]]
     embeddings = np.asarray(embedding_model(model).predict_on_batch(flat))[0, : len(graph.nodes)]
     np.testing.assert_allclose(np.linalg.norm(embeddings, axis=1), 1.0, rtol=1e-5)
     pooling = pool_hits(embeddings.astype(np.float64), graph.edges, cut=0.0)
@@ -114,8 +114,9 @@ def test_finder_trains_reconstructs_and_round_trips(small_events, tmp_path):
                                      hierarchical_steps=1, hidden_layers=2,
                                      embedding_epochs=2, filter_efficiency=None,
                                      graph_options={"min_pt": 1.0})
-    finder.fit(small_events[:2], epochs=4, learning_rate=3e-3, verbose=0)
+    finder.fit(small_events[:2], epochs=4, pretrain_epochs=2, learning_rate=3e-3, verbose=0)
     assert len(finder.history["loss"]) == 4 and np.isfinite(finder.history["loss"]).all()
+    assert len(finder.history["pretrain_loss"]) == 2
     assert finder.config["pooling_cut"] is not None
     event = small_events[2]
     labels = finder.reconstruct(event)

@@ -553,7 +553,14 @@ class HierarchicalTrackFinder(FilteredGraphs):
         """The flat part alone (`embedding_model`), trained with `keras.Model.fit` on the
         weighted hinge loss of every slice's edges, before any pooling: the pooling of
         an untrained embedding is noise, and one slice per step with a pooling in
-        between is slow. Returns Keras's per-epoch losses."""
+        between is slow. Returns Keras's per-epoch losses.
+
+        How far it gets (the AUC of the edges' similarities, true against false, on
+        held-out events of another seed): on events of 250 particles above 1 GeV (the
+        paper's regime), ten events x 16 slices x 10 epochs (49 s) gave 0.95-0.96 and a
+        Gaussian-mixture cut; on ten 1,000-particle events with the soft tracks, 384
+        steps gave 0.74 and 7,680 steps (64 slices x 12 epochs, 18 minutes) 0.86-0.87,
+        still rising, with the two components too close for a cut."""
         padded = pad_graphs([piece for piece, _, _ in pieces], *self._sizes)
         weights = np.zeros_like(padded["mask"])
         for b, (piece, _, pt) in enumerate(pieces):

@@ -21,6 +21,7 @@ from grapa.layers.hierarchical import (
     BipartiteEnds,
     DotProductWeights,
     HierarchicalInteraction,
+    PooledMembership,
     SuperNodeCenters,
 )
 from grapa.layers.norm import JetNorm, MaskedBatchNormalization
@@ -69,6 +70,7 @@ __all__ = [
     "OneOff",
     "PARTICLE_FEATURE_NAMES",
     "PadFeatures",
+    "PooledMembership",
     "ParticleFeatures",
     "ParamLikeDecompress",
     "SoftPooling",

@@ -454,3 +454,33 @@ class AzimuthalEmbedding(keras.layers.Layer):
     def get_config(self):
         return {**super().get_config(), "embedding_dim": self.embedding_dim,
                 "harmonics": list(self.harmonics)}
+
+
+@keras.saving.register_keras_serializable(package="grapa")
+class PooledMembership(keras.layers.Layer):
+    r"""Whether each assignment `(i, a)` joins hit `i` to the super-node the pooling put
+    it in: 1 if `labels[i] == a`, else 0 (and 0 for padding and unpooled hits).
+
+    What the pooling alone says of the assignment; a classifier that reads it starts
+    from the pooling's candidates and learns only where to depart from them.
+
+    Input shape:
+        `[labels (B, N) int (each hit's super-node, -1 for none), assignment (B, A, 2)]`.
+
+    Output shape:
+        `(B, A, 1)` float.
+    """
+
+    def call(self, inputs):
+        labels, assignment = inputs
+        assignment = ops.cast(assignment, "int32")
+        batch, n_nodes = ops.shape(labels)[0], ops.shape(labels)[1]
+        valid = ops.logical_and(assignment[..., 0] >= 0, assignment[..., 1] >= 0)
+        rows = ops.reshape(ops.arange(batch, dtype="int32"), (-1, 1))
+        hit = ops.where(valid, assignment[..., 0] + rows * n_nodes, 0)
+        label = ops.take(ops.reshape(ops.cast(labels, "int32"), (-1,)), hit, axis=0)
+        member = ops.logical_and(valid, ops.equal(label, assignment[..., 1]))
+        return ops.expand_dims(ops.cast(member, self.compute_dtype), -1)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[1][0], input_shape[1][1], 1)

@@ -11,6 +11,7 @@ from grapa.layers.hierarchical import (
     BipartiteEnds,
     DotProductWeights,
     HierarchicalInteraction,
+    PooledMembership,
     SuperNodeCenters,
 )
 from grapa.layers.sparse import EdgeDistance
@@ -315,3 +316,13 @@ def test_azimuthal_embedding_refuses_too_many_harmonics():
         AzimuthalEmbedding(4, (1, 2))
     with pytest.raises(ValueError, match="positive integers"):
         AzimuthalEmbedding(8, (0,))
+
+
+def test_pooled_membership_marks_each_hits_own_super_node():
+    # event 0: hits in super-nodes 1, 0, none; event 1: hit 0 in super-node 2
+    labels = np.array([[1, 0, -1], [2, -1, -1]], "int32")
+    assignment = np.array([[[0, 1], [0, 0], [1, 0], [1, 1], [2, 0], [-1, -1]],
+                           [[0, 2], [0, 1], [1, 0], [-1, -1], [-1, -1], [-1, -1]]], "int32")
+    out = np.asarray(PooledMembership()([ops.convert_to_tensor(labels),
+                                         ops.convert_to_tensor(assignment)]))
+    np.testing.assert_array_equal(out[..., 0], [[1, 0, 1, 0, 0, 0], [1, 0, 0, 0, 0, 0]])

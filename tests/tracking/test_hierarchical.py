@@ -125,3 +125,31 @@ def test_finder_trains_reconstructs_and_round_trips(small_events, tmp_path):
     assert 0.0 <= metrics["efficiency"] <= 1.0
     loaded = HierarchicalTrackFinder.load(finder.save(tmp_path / "hgnn"))
     np.testing.assert_array_equal(loaded.reconstruct(event), labels)
+
+
+@pytest.mark.parametrize("option, value, message", [
+    ("score_cut", 1.0, "score_cut must be in"),
+    ("embedding_weight", 1.5, "embedding_weight must be in"),
+    ("filter_efficiency", 0.0, "filter_efficiency must be in"),
+])
+def test_finder_refuses_options_out_of_range(option, value, message):
+    with pytest.raises(ValueError, match=message):
+        HierarchicalTrackFinder(**{option: value})
+
+
+def test_a_fixed_embedding_weight_replaces_the_fading_schedule(small_events):
+    finder = HierarchicalTrackFinder(units=16, embedding_dim=4, flat_steps=1,
+                                     hierarchical_steps=1, hidden_layers=1,
+                                     embedding_weight=0.25, filter_efficiency=None,
+                                     graph_options={"min_pt": 1.0})
+    weights = []
+    original = finder._train_step
+
+    def spy(graph, particle_ids, pt, embedding_weight, cut):
+        weights.append(embedding_weight)
+        return original(graph, particle_ids, pt, embedding_weight, cut)
+
+    finder._train_step = spy
+    finder.fit(small_events[:1], epochs=2, pretrain_epochs=0, sectors=2, verbose=0)
+    assert weights and set(weights) == {0.25}
+    assert "pretrain_loss" not in finder.history

@@ -31,10 +31,12 @@ Training needs a label per assignment: as in the authors' `get_bipartite_loss`, 
 particle is matched to one super-node by a maximum-weight bipartite matching of the
 network's current scores (`match_supernodes`); an assignment is true when its hit's
 particle is matched to its super-node. The loss is the binary cross-entropy of the
-assignments plus, over the first `embedding_epochs`, the hinge loss of the embeddings
-on the graph's edges (the authors' sine schedule), both weighted by the particles' pT
-as in the authors' code and balanced between true and false. The schedule's first
-epochs, which train the embedding alone, run as a `keras.Model.fit` of the flat part
+assignments plus the hinge loss of the embeddings on the graph's edges, both weighted
+by the particles' pT as in the authors' code and balanced between true and false. The
+hinge loss keeps a fixed share (`embedding_weight`, the authors' `loss_schedule`
+option) rather than the authors' default fade to zero, which here let the assignment
+loss pull the embedding apart. The embedding is first trained alone, as the authors'
+first epochs do, by a `keras.Model.fit` of the flat part
 (`HierarchicalTrackFinder.fit`'s `pretrain_epochs`).
 
 A track candidate is a super-node's hits whose assignment scores pass `score_cut` (a
@@ -168,8 +170,8 @@ def build_bipartite_hgnn(units: int = 64, embedding_dim: int = 8, flat_steps: in
 
     Returns:
         A model `[nodes (B, N, 2), azimuth (B, N), edges (B, E, 2), edge_features (B, E,
-        7), pooled
-        (B, N), supernode_mask (B, K), super_edges (B, S, 2), assignment (B, A, 2)]`
+        7), pooled (B, N), supernode_mask (B, K), super_edges (B, S, 2), assignment (B,
+        A, 2)]`
         -> `{"edge_distance": (B, E, 1), "assignment_logit": (B, A, 1)}`: the squared
         distance of each edge's two embeddings and each assignment's logit. Its layer
         `hit_embedding` gives the embeddings the pooling reads (`embedding_model`).

@@ -567,9 +567,7 @@ class HierarchicalTrackFinder(FilteredGraphs):
         rng = np.random.default_rng(seed)
         for epoch in range(epochs):
             start = time.perf_counter()
-            weight = self.config.get("embedding_weight")
-            if weight is None:
-                weight = embedding_loss_weight(epoch + 1, self.config["embedding_epochs"] + 1)
+            weight = self._hinge_weight(epoch)
             logs = [self._train_step(*pieces[i], weight, cut)
                     for i in rng.permutation(len(pieces))]
             for key in logs[0]:
@@ -581,6 +579,13 @@ class HierarchicalTrackFinder(FilteredGraphs):
                     f"{k} {v[-1]:.4g}" for k, v in self.history.items()
                     if not k.startswith(("filter_", "pretrain_"))), flush=True)
         return cut
+
+    def _hinge_weight(self, epoch: int) -> float:
+        """The hinge loss's weight in end-to-end epoch `epoch` (0-based)."""
+        weight = self.config.get("embedding_weight")
+        if weight is None:
+            return embedding_loss_weight(epoch + 1, self.config["embedding_epochs"] + 1)
+        return weight
 
     def _pretrain_embedding(self, pieces, epochs, learning_rate, verbose):
         """The flat part alone (`embedding_model`), trained with `keras.Model.fit` on the

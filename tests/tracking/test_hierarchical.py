@@ -137,19 +137,12 @@ def test_finder_refuses_options_out_of_range(option, value, message):
         HierarchicalTrackFinder(**{option: value})
 
 
-def test_a_fixed_embedding_weight_replaces_the_fading_schedule(small_events):
-    finder = HierarchicalTrackFinder(units=16, embedding_dim=4, flat_steps=1,
-                                     hierarchical_steps=1, hidden_layers=1,
-                                     embedding_weight=0.25, filter_efficiency=None,
-                                     graph_options={"min_pt": 1.0})
-    weights = []
-    original = finder._train_step
-
-    def spy(graph, particle_ids, pt, embedding_weight, cut):
-        weights.append(embedding_weight)
-        return original(graph, particle_ids, pt, embedding_weight, cut)
-
-    finder._train_step = spy
-    finder.fit(small_events[:1], epochs=2, pretrain_epochs=0, sectors=2, verbose=0)
-    assert weights and set(weights) == {0.25}
-    assert "pretrain_loss" not in finder.history
+def test_a_fixed_embedding_weight_replaces_the_fading_schedule():
+    fixed = HierarchicalTrackFinder(units=16, embedding_dim=4, embedding_weight=0.25,
+                                    filter_efficiency=None)
+    assert [fixed._hinge_weight(e) for e in range(3)] == [0.25, 0.25, 0.25]
+    # None: the authors' fade, carried on from the pretraining (its weight-1 start)
+    fading = HierarchicalTrackFinder(units=16, embedding_dim=4, embedding_weight=None,
+                                     embedding_epochs=2, filter_efficiency=None)
+    assert [fading._hinge_weight(e) for e in range(3)] == pytest.approx(
+        [1 - np.sin(np.pi / 6), 1 - np.sin(np.pi / 3), 0.0])

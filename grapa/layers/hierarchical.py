@@ -53,6 +53,13 @@ def _assignment_index(assignment, batch, n_nodes, n_super):
     return hit, owner, valid
 
 
+def _unit(vectors):
+    """`vectors` divided by their length along the last axis; zero rows stay zero."""
+    # the floor inside the root: sqrt's gradient at 0 (a padding row) is inf
+    return vectors / ops.sqrt(ops.maximum(ops.sum(ops.square(vectors), axis=-1,
+                                                  keepdims=True), 1e-24))
+
+
 @keras.saving.register_keras_serializable(package="grapa")
 class HierarchicalInteraction(keras.layers.Layer):
     r"""One step of the hierarchical GNN: super-nodes read their hits and super-edges,
@@ -212,9 +219,7 @@ class SuperNodeCenters(keras.layers.Layer):
         sums = ops.segment_sum(ops.reshape(embeddings, (-1, width)), ops.reshape(index, (-1,)),
                                num_segments=batch * n_super + 1)[:-1]
         sums = ops.reshape(sums, (batch, n_super, width))
-        # the floor inside the root: sqrt's gradient at 0 (a padding super-node) is inf
-        length = ops.sqrt(ops.maximum(ops.sum(ops.square(sums), axis=-1, keepdims=True), 1e-24))
-        centers = sums / length
+        centers = _unit(sums)
         return centers * ops.expand_dims(ops.cast(supernode_mask, centers.dtype), -1)
 
     def compute_output_shape(self, input_shape):
@@ -445,8 +450,7 @@ class AzimuthalEmbedding(keras.layers.Layer):
         radius = self.radius(features)
         out = ops.concatenate([self.invariant(features), radius * ops.cos(angle),
                                radius * ops.sin(angle)], axis=-1)
-        length = ops.sqrt(ops.maximum(ops.sum(ops.square(out), axis=-1, keepdims=True), 1e-24))
-        return out / length
+        return _unit(out)
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[0][:-1]) + (self.embedding_dim,)
@@ -473,13 +477,11 @@ class PooledMembership(keras.layers.Layer):
 
     def call(self, inputs):
         labels, assignment = inputs
-        assignment = ops.cast(assignment, "int32")
         batch, n_nodes = ops.shape(labels)[0], ops.shape(labels)[1]
-        valid = ops.logical_and(assignment[..., 0] >= 0, assignment[..., 1] >= 0)
-        rows = ops.reshape(ops.arange(batch, dtype="int32"), (-1, 1))
-        hit = ops.where(valid, assignment[..., 0] + rows * n_nodes, 0)
-        label = ops.take(ops.reshape(ops.cast(labels, "int32"), (-1,)), hit, axis=0)
-        member = ops.logical_and(valid, ops.equal(label, assignment[..., 1]))
+        # the hits' flat rows; the super-node count only offsets the other index
+        hit, _, valid = _assignment_index(assignment, batch, n_nodes, 1)
+        label = gather_nodes(ops.reshape(ops.cast(labels, "int32"), (-1, 1)), hit)[..., 0]
+        member = ops.logical_and(valid, ops.equal(label, ops.cast(assignment, "int32")[..., 1]))
         return ops.expand_dims(ops.cast(member, self.compute_dtype), -1)
 
     def compute_output_shape(self, input_shape):

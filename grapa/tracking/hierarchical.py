@@ -96,6 +96,7 @@ __all__ = [
     "pad_hierarchy",
     "match_supernodes",
     "pt_weights",
+    "edge_weights",
     "bipartite_tracks",
 ]
 
@@ -346,6 +347,19 @@ def balanced(weights, is_true) -> np.ndarray:
     return weights.astype("float32")
 
 
+def edge_weights(graph, pt) -> np.ndarray:
+    """Each edge's weight in the hinge loss, as in the authors' `get_emb_weight`: the
+    `pt_weights` of its two hits' particles, summed, then `balanced` between true and
+    false edges. `pt`: `(N,)` each hit's particle pT (GeV)."""
+    return balanced(pt_weights(pt[graph.edges[0]]) + pt_weights(pt[graph.edges[1]]),
+                    graph.labels)
+
+
+def _hinge_loss():
+    """The authors' hinge loss on the embeddings: distance, margin `HINGE_MARGIN`."""
+    return HingeEmbeddingLoss(HINGE_MARGIN, "distance")
+
+
 def bipartite_tracks(n_hits: int, assignment, scores, score_cut: float = SCORE_CUT) -> np.ndarray:
     """Track labels from scored assignments: each hit joins its best-scoring super-node
     among those above `score_cut`; a hit above none gets -1 (in no candidate).
@@ -432,7 +446,7 @@ class HierarchicalTrackFinder(FilteredGraphs):
         c = self.config
         return build_bipartite_hgnn(c["units"], c["embedding_dim"], c["flat_steps"],
                                     c["hierarchical_steps"], c["hidden_layers"],
-                                    c.get("harmonics", HARMONICS))
+                                    c["harmonics"])
 
     # ---- the pooling and the scores of one event ------------------------------------
 
@@ -561,7 +575,7 @@ class HierarchicalTrackFinder(FilteredGraphs):
                                                           epochs * len(pieces), alpha=0.01)
         self.model.compile(
             optimizer=keras.optimizers.Adam(schedule),
-            loss={"edge_distance": HingeEmbeddingLoss(HINGE_MARGIN, "distance"),
+            loss={"edge_distance": _hinge_loss(),
                   "assignment_logit": keras.losses.BinaryCrossentropy(from_logits=True)})
         cut = MovingScoreCut(self.config["granularity"])
         rng = np.random.default_rng(seed)
@@ -582,7 +596,7 @@ class HierarchicalTrackFinder(FilteredGraphs):
 
     def _hinge_weight(self, epoch: int) -> float:
         """The hinge loss's weight in end-to-end epoch `epoch` (0-based)."""
-        weight = self.config.get("embedding_weight")
+        weight = self.config["embedding_weight"]
         if weight is None:
             return embedding_loss_weight(epoch + 1, self.config["embedding_epochs"] + 1)
         return weight
@@ -602,16 +616,14 @@ class HierarchicalTrackFinder(FilteredGraphs):
         padded = pad_graphs([piece for piece, _, _ in pieces], *self._sizes)
         weights = np.zeros_like(padded["mask"])
         for b, (piece, _, pt) in enumerate(pieces):
-            edges = piece.edges
-            weights[b, : edges.shape[1]] = balanced(
-                pt_weights(pt[edges[0]]) + pt_weights(pt[edges[1]]), piece.labels)
-        embedding = embedding_model(self.model)
+            weights[b, : piece.edges.shape[1]] = edge_weights(piece, pt)
+        embedding = self._embedding
         distance = EdgeDistance(name="edge_distance")([embedding.output, embedding.inputs[2]])
         model = keras.Model(embedding.inputs, distance)
         schedule = keras.optimizers.schedules.CosineDecay(
             learning_rate, epochs * len(pieces), alpha=0.1)
         model.compile(optimizer=keras.optimizers.Adam(schedule),
-                      loss=HingeEmbeddingLoss(HINGE_MARGIN, "distance"))
+                      loss=_hinge_loss())
         fit = model.fit(_graph_inputs(padded), padded["labels"][..., None],
                         sample_weight=weights, epochs=epochs, batch_size=1, shuffle=True,
                         verbose=verbose)
@@ -631,8 +643,7 @@ class HierarchicalTrackFinder(FilteredGraphs):
             pt_weights(pt[pooling.assignment[0]]), truth)
         n_edges = graph.edges.shape[1]
         edge_weight = np.zeros(padded["mask"].shape, "float32")
-        edge_weight[0, :n_edges] = embedding_weight * balanced(
-            pt_weights(pt[graph.edges[0]]) + pt_weights(pt[graph.edges[1]]), graph.labels)
+        edge_weight[0, :n_edges] = embedding_weight * edge_weights(graph, pt)
         logs = self.model.train_on_batch(
             inputs, {"edge_distance": padded["labels"][..., None],
                      "assignment_logit": assign_target},

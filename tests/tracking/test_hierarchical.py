@@ -44,6 +44,14 @@ def test_pt_weights_and_balance_worked_by_hand():
     weights = balanced([1.0, 3.0, 2.0, 2.0, 2.0], [True, True, False, False, False])
     np.testing.assert_allclose(weights, [0.625, 1.875, 5 / 6, 5 / 6, 5 / 6], rtol=1e-6)
     assert weights[:2].sum() == pytest.approx(weights[2:].sum())
+    # an edge weighs its two hits' pT weights summed, then balanced: hits of 0.5, 1 and
+    # 3 GeV weigh 0.5, 1 and 3; edges (0, 1) true (1.5), (1, 2) and (0, 2) false (4, 3.5)
+    from grapa.tracking.hierarchical import edge_weights
+    from grapa.tracking.pipeline import EventGraph
+    graph = EventGraph(np.zeros((3, 3)), np.array([[0, 1, 0], [1, 2, 2]]), np.zeros((3, 7)),
+                       np.array([True, False, False]))
+    np.testing.assert_allclose(edge_weights(graph, np.array([0.5, 1.0, 3.0])),
+                               [1.5, 4 * 1.5 / 7.5, 3.5 * 1.5 / 7.5], rtol=1e-6)
 
 
 def test_candidates_keep_each_hits_best_assignment_above_the_cut():

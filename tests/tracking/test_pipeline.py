@@ -75,6 +75,10 @@ def test_event_graph_labels_and_padding():
     np.testing.assert_array_equal(padded["edges"][1, :2], [[0, 1], [1, 2]])
     assert np.all(padded["edges"][1, 2:] == -1) and np.all(padded["nodes"][1, 5:] == 0)
     np.testing.assert_array_equal(padded["nodes"][0, :n], graph.nodes[:, [0, 2]])  # r, z
+    # each hit's azimuth in radians, from the hits themselves; 0 on padding rows
+    np.testing.assert_allclose(padded["azimuth"][0, :n], np.arctan2(
+        event.hits["y"].to_numpy(), event.hits["x"].to_numpy()), rtol=1e-5, atol=1e-6)
+    assert np.all(padded["azimuth"][1, 5:] == 0)
     np.testing.assert_array_equal(padded["mask"][1], np.r_[1.0, 1.0, np.zeros(padded["mask"].shape[1] - 2)])
     np.testing.assert_array_equal(padded["labels"][0, :e], graph.labels)
     with pytest.raises(ValueError, match="more than the padded"):

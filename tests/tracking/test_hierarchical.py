@@ -1,6 +1,8 @@
 """The bipartite HGNN (Liu et al. 2023): the matching, the weights, the candidates, the
 model and the trained finder."""
 
+import warnings
+
 import keras
 import numpy as np
 import pytest
@@ -17,6 +19,7 @@ from grapa.tracking.hierarchical import (
     match_supernodes,
     pad_hierarchy,
     pt_weights,
+    warn_if_never_cut,
 )
 from grapa.tracking.metrics import tracking_metrics
 from grapa.tracking.pooling import pool_hits
@@ -76,6 +79,16 @@ def test_moving_cut_moves_five_percent_and_survives_an_overlapping_event():
     shifted = cut.update(two_peaks + 1.0)
     assert shifted == pytest.approx(0.95 * first + 0.05 * (first + 1.0), abs=1e-3)
     assert cut.update(rng.normal(0.0, 1.0, 5000)) == shifted  # one blob: no cut, no move
+    assert (cut.events, cut.cuts) == (3, 2)
+    warn_if_never_cut(cut)  # silent: two events gave a cut
+
+
+def test_a_training_whose_slices_never_gave_a_cut_warns():
+    cut = MovingScoreCut(granularity=5.0)
+    blob = np.random.default_rng(1).normal(0.0, 1.0, 5000)
+    assert cut.update(blob) == pytest.approx(np.median(blob))  # the start: the median
+    with pytest.warns(RuntimeWarning, match=r"none of the 1 training slices gave a pooling cut"):
+        warn_if_never_cut(cut)
 
 
 @pytest.fixture(scope="module")
@@ -97,6 +110,8 @@ def test_model_runs_saves_and_gives_the_pooling_its_embeddings(small_events, tmp
     pooling = pool_hits(embeddings.astype(np.float64), graph.edges, cut=0.0)
     hierarchy = pad_hierarchy([pooling], padded["nodes"].shape[1])
     n_assign, n_super = pooling.assignment.shape[1], len(pooling.centers)
+    # room for the pooling's 5 super-nodes per hit however many it found: one shape
+    assert hierarchy["assignment"].shape[1] == 5 * padded["nodes"].shape[1]
     np.testing.assert_array_equal(hierarchy["assignment"][0, :n_assign], pooling.assignment.T)
     assert (hierarchy["assignment"][0, n_assign:] == -1).all()
     np.testing.assert_array_equal(hierarchy["pooled"][0, : len(graph.nodes)], pooling.labels)
@@ -122,9 +137,18 @@ def test_finder_trains_reconstructs_and_round_trips(small_events, tmp_path):
                                      hierarchical_steps=1, hidden_layers=2,
                                      embedding_epochs=2, filter_efficiency=None,
                                      graph_options={"min_pt": 1.0})
-    finder.fit(small_events[:2], epochs=4, pretrain_epochs=2, learning_rate=3e-3, verbose=0)
+    # whole events (sectors=1): 8 end-to-end steps, not 128 (45 s of TensorFlow)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        finder.fit(small_events[:2], epochs=4, pretrain_epochs=2, learning_rate=3e-3,
+                   sectors=1, verbose=0)
+    # so short a training may give no cut; fit warns exactly when no slice gave one
+    warned = any("gave a pooling cut" in str(w.message) for w in caught)
+    assert warned == (sum(finder.history["mixture_cuts"]) == 0)
     assert len(finder.history["loss"]) == 4 and np.isfinite(finder.history["loss"]).all()
     assert len(finder.history["pretrain_loss"]) == 2
+    assert len(finder.history["mixture_cuts"]) == 4
+    assert all(0.0 <= share <= 1.0 for share in finder.history["mixture_cuts"])
     assert finder.config["pooling_cut"] is not None
     event = small_events[2]
     labels = finder.reconstruct(event)

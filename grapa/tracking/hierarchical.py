@@ -289,8 +289,7 @@ def pad_hierarchy(poolings: list[Pooling], n_nodes: int,
     batch = len(poolings)
     n_super = _power_of_two(max(len(p.centers) for p in poolings))
     n_super_edges = _power_of_two(max(p.super_edges.shape[1] for p in poolings))
-    per_hit = max(p.assignment.shape[1] // max(len(p.labels), 1) for p in poolings)
-    n_assign = max(n_nodes * max(per_hit, assignments), 1)
+    n_assign = max(n_nodes * int(assignments), 1)
     out = {"pooled": np.full((batch, n_nodes), -1, "int32"),
            "supernode_mask": np.zeros((batch, n_super), "float32"),
            "super_edges": np.full((batch, n_super_edges, 2), -1, "int32"),
@@ -299,6 +298,10 @@ def pad_hierarchy(poolings: list[Pooling], n_nodes: int,
         if len(pooling.labels) > n_nodes:
             raise ValueError(f"event {b} has {len(pooling.labels)} hits, more than the padded "
                              f"{n_nodes}")
+        if pooling.assignment.shape[1] > n_assign:
+            raise ValueError(f"event {b} has {pooling.assignment.shape[1]} assignments, more "
+                             f"than {n_nodes} hits x assignments={assignments}: pass the "
+                             "pooling's own assignments per hit")
         out["pooled"][b, : len(pooling.labels)] = pooling.labels
         out["supernode_mask"][b, : len(pooling.centers)] = 1.0
         out["super_edges"][b, : pooling.super_edges.shape[1]] = pooling.super_edges.T
@@ -612,8 +615,8 @@ class HierarchicalTrackFinder(FilteredGraphs):
             cuts_before = cut.cuts
             logs = [self._train_step(*pieces[i], weight, cut)
                     for i in rng.permutation(len(pieces))]
-            logs[0]["mixture_cuts"] = (cut.cuts - cuts_before) / len(pieces)
-            self.history.setdefault("mixture_cuts", []).append(logs[0].pop("mixture_cuts"))
+            self.history.setdefault("mixture_cuts", []).append(
+                (cut.cuts - cuts_before) / len(pieces))
             for key in logs[0]:
                 self.history.setdefault(key, []).append(float(np.mean([lg[key] for lg in logs])))
             self.history.setdefault("pooling_cut", []).append(cut.value)

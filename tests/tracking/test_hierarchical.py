@@ -112,6 +112,8 @@ def test_model_runs_saves_and_gives_the_pooling_its_embeddings(small_events, tmp
     n_assign, n_super = pooling.assignment.shape[1], len(pooling.centers)
     # room for the pooling's 5 super-nodes per hit however many it found: one shape
     assert hierarchy["assignment"].shape[1] == 5 * padded["nodes"].shape[1]
+    with pytest.raises(ValueError, match="assignments, more than .* assignments=1"):
+        pad_hierarchy([pooling], padded["nodes"].shape[1], assignments=1)
     np.testing.assert_array_equal(hierarchy["assignment"][0, :n_assign], pooling.assignment.T)
     assert (hierarchy["assignment"][0, n_assign:] == -1).all()
     np.testing.assert_array_equal(hierarchy["pooled"][0, : len(graph.nodes)], pooling.labels)

@@ -1,7 +1,48 @@
 """Shared fixtures: small jets with padding, built with numpy."""
 
+import os
+import shutil
+import tempfile
+
 import numpy as np
 import pytest
+
+# JAX's persistent compilation cache for the example and tutorial scripts, on for every
+# compilation (JAX keeps only those over a second by default)
+JAX_CACHE = {"JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
+             "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "0"}
+
+
+def pytest_configure(config):
+    """One folder for this session's JAX compilation cache (`script_env`), made by the
+    controller; the pytest-xdist workers inherit its name through the environment."""
+    if hasattr(config, "workerinput") or "GRAPA_TESTS_JAX_CACHE" in os.environ:
+        return
+    folder = tempfile.mkdtemp(prefix="grapa-tests-jax-cache-")
+    config._grapa_jax_cache = folder
+    os.environ["GRAPA_TESTS_JAX_CACHE"] = folder
+
+
+def pytest_unconfigure(config):
+    folder = getattr(config, "_grapa_jax_cache", None)
+    if folder:
+        shutil.rmtree(folder, ignore_errors=True)
+        os.environ.pop("GRAPA_TESTS_JAX_CACHE", None)
+
+
+@pytest.fixture
+def script_env():
+    """The environment of an example or tutorial script: this one without KERAS_BACKEND
+    (the scripts choose JAX), with JAX's compilation cache shared by every script of the
+    session. Most of a `--quick` script's time is XLA compiling the training steps that
+    the scripts before it compiled too (oneoff_invertibility: 55 of its 80 s); the cache
+    hands back the same programs, so no result changes. In-process tests leave it off:
+    for their many small programs it costs more than it saves. A caller's own
+    `JAX_COMPILATION_CACHE_DIR` is kept."""
+    env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
+    if "JAX_COMPILATION_CACHE_DIR" not in env and "GRAPA_TESTS_JAX_CACHE" in env:
+        env.update(JAX_CACHE, JAX_COMPILATION_CACHE_DIR=env["GRAPA_TESTS_JAX_CACHE"])
+    return env
 
 
 # module fixtures that train or fit for tens of seconds: each pytest-xdist worker that

@@ -13,7 +13,14 @@ from grapa.cli import main
 TINY = ["--min-epochs", "2", "--patience", "1", "--max-epochs", "2"]
 
 
-def test_demo_writes_the_full_report(tmp_path, capsys):
+def test_demo_writes_the_full_report(tmp_path, capsys, monkeypatch):
+    from grapa.models import JetDensity
+
+    # TINY shortens the autoencoder's training; the density scorer's fit (300 epochs at
+    # most, ~70 s) gets 3 here: this test checks the report, test_density checks the fit
+    fit = JetDensity.fit
+    monkeypatch.setattr(JetDensity, "fit",
+                        lambda self, jets, **kwargs: fit(self, jets, **{"epochs": 3, **kwargs}))
     assert main(["demo", "--out", str(tmp_path), *TINY]) == 0
     report_dir = tmp_path / "report"
     report = json.loads((report_dir / "report.json").read_text())

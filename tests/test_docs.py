@@ -1,6 +1,5 @@
 """The tutorials' code runs: every ```python block of a page, in order, as one script."""
 
-import os
 import pathlib
 import re
 import subprocess
@@ -22,12 +21,11 @@ def python_blocks(page):
 
 
 @pytest.mark.parametrize("page", EXECUTED)
-def test_tutorial_code_runs(page, tmp_path):
+def test_tutorial_code_runs(page, tmp_path, script_env):
     blocks = python_blocks(DOCS / page)
     assert blocks, f"{page} has no python code"
     script = tmp_path / "tutorial.py"
     script.write_text("\n\n".join(blocks))
-    env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
     result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
-                            env=env, cwd=tmp_path, timeout=600)
+                            env=script_env, cwd=tmp_path, timeout=600)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]

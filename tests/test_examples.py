@@ -1,6 +1,5 @@
 """Every example script runs with --quick (as keras-io examples shrink for CI)."""
 
-import os
 import pathlib
 import subprocess
 import sys
@@ -26,9 +25,8 @@ EXAMPLES = pathlib.Path(__file__).resolve().parents[1] / "examples"
     ("ucluster_enrichment.py", "ucluster enrichment: done"),
     ("generate_jets.py", "generate_jets: figures in"),
 ])
-def test_example_runs_quick(script, expected, tmp_path):
-    env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
+def test_example_runs_quick(script, expected, tmp_path, script_env):
     result = subprocess.run([sys.executable, str(EXAMPLES / script), "--quick"], cwd=tmp_path,
-                            env=env, capture_output=True, text=True, timeout=600)
+                            env=script_env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert expected in result.stdout

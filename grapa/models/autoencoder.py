@@ -41,6 +41,23 @@ RECIPE = dict(
 # the same updates as one step a call, without Keras's per-step bookkeeping in between
 # (jets4 at batch 100 on a 2-core CPU: 125k -> 150k jets/s; benchmarks/bench_train.py).
 STEPS_PER_EXECUTION = 20
+# Under TensorFlow, XLA's compile costs more than it saves in a short training: measured
+# on a 2-core CPU (4,000 training jets, 40 steps an epoch), it adds 8 s (jets4) and 17 s
+# (jets16) to the fit and saves 4.5 ms and 3.5 ms a step, so it pays after ~1,800 and
+# ~4,800 steps. The recipe's 500 epochs are far above.
+XLA_MIN_STEPS = 2_000
+
+
+def compiles_with_xla(n_jets: int, batch_size: int, validation_split: float,
+                      min_epochs: int) -> bool:
+    """Whether `fit_recipe` compiles its steps with XLA: always outside TensorFlow (JAX
+    always compiles; Keras leaves XLA off for TensorFlow on a CPU-only machine), and under
+    TensorFlow when the fit's sure steps, `min_epochs` epochs of the training part of
+    `n_jets`, reach `XLA_MIN_STEPS`."""
+    if keras.backend.backend() != "tensorflow":
+        return True
+    steps_per_epoch = -(-int(n_jets * (1 - validation_split)) // batch_size)
+    return min_epochs * steps_per_epoch >= XLA_MIN_STEPS
 
 
 @keras.saving.register_keras_serializable(package="grapa")
@@ -126,9 +143,11 @@ class GraphAutoencoder(keras.Model):
                                                     parallel)]
         # Keras leaves XLA off for TensorFlow on a CPU-only machine; every grapa layer
         # compiles under it (the layer harness checks), and the recipe then trains 1.6x
-        # (jets16) to 2x (jets4) faster there. JAX always compiles with XLA.
+        # (jets16) to 2x (jets4) faster there, once the fit is long enough to pay for
+        # the compile (`compiles_with_xla`). JAX always compiles with XLA.
+        jit = compiles_with_xla(len(jets), batch_size, validation_split, min_epochs)
         self.compile(optimizer=keras.optimizers.Adam(learning_rate),
-                     steps_per_execution=steps_per_execution, jit_compile=True)
+                     steps_per_execution=steps_per_execution, jit_compile=jit)
         return self.fit(jets, epochs=max_epochs, batch_size=batch_size,
                         validation_split=validation_split, verbose=verbose,
                         callbacks=list(callbacks) + recipe_callbacks(out, min_epochs, patience,

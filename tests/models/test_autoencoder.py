@@ -108,3 +108,17 @@ def test_chamfer_loss_trains(sample_jets):
     history = model.fit(sample_jets[0][:400, :4], epochs=3, verbose=0)
     assert history.history["loss"][-1] < history.history["loss"][0]
     assert callable(losses.get(model.reconstruction_loss))
+
+
+def test_tensorflow_compiles_with_xla_only_where_it_pays(sample_jets):
+    from grapa.models.autoencoder import XLA_MIN_STEPS, compiles_with_xla
+
+    tensorflow = keras.backend.backend() == "tensorflow"
+    assert XLA_MIN_STEPS == 2000
+    # 4,050 jets, 20% for validation: 3,240 train, 33 steps of 100 an epoch (the last short)
+    assert compiles_with_xla(4050, 100, 0.2, min_epochs=61)  # 2,013 steps
+    assert compiles_with_xla(4050, 100, 0.2, min_epochs=60) is not tensorflow  # 1,980
+    assert compiles_with_xla(50_000, 100, 0.2, min_epochs=500)  # the recipe
+    model = build_graph_autoencoder("jets4")
+    model.fit_recipe(sample_jets[0][:50, :4], min_epochs=1, max_epochs=1, verbose=0)
+    assert model.jit_compile is not tensorflow

@@ -3,7 +3,7 @@
 Stages: simulation (`simulate_event`), graph construction (`layer_pair_graph` with the
 finder's options: by default each hit's 24 nearest outer hits per layer, so the edges
 grow linearly with the hits; `--full-graph` lists every pair in the windows), the
-edge filter, the edge classifier (its first call per padded size compiles and is not
+edge filter (with its continuation features, when the finder reads them), the edge classifier (its first call per padded size compiles and is not
 timed) and track building (`TrackFinder.build`: the walk, then `join_fragments`).
 Without --model, a finder is trained for speed only (2 events of 1,000 particles, 1
 epoch): the filter's threshold, which sets the classifier's edge count, is then close
@@ -28,6 +28,7 @@ os.environ.setdefault("KERAS_BACKEND", "jax")
 import numpy as np  # noqa: E402
 
 from grapa.tracking.events import make_event  # noqa: E402
+from grapa.tracking.graph import continuation_features  # noqa: E402
 from grapa.tracking.pipeline import (  # noqa: E402
     TrackFinder,
     event_graph,
@@ -68,6 +69,8 @@ def measure(finder, n_particles, n_events, seed):
         with Stage(target, "graph"):
             graph = event_graph(event, **finder.config["graph_options"])
         with Stage(target, "filter"):
+            if finder.config.get("filter_continuation"):
+                graph.continuation = continuation_features(event.hits, graph.edges)
             kept = select_edges(graph, finder._filter_logits(graph)
                                 > finder.config["filter_threshold"])
         with Stage(target, "classifier"):

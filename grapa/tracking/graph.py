@@ -21,16 +21,20 @@ __all__ = [
     "cylindrical",
     "hit_features",
     "edge_features",
+    "edge_kinematics",
+    "continuation_features",
     "detector_layers",
     "layer_pair_graph",
     "N_HIT_FEATURES",
     "N_EDGE_FEATURES",
+    "N_CONTINUATION_FEATURES",
 ]
 
 R_SCALE = 1000.0  # mm: hit features are r / 1 m, phi / pi, z / 1 m (Exa.TrkX's scaling)
 Z_SCALE = 1000.0
 N_HIT_FEATURES = 3
 N_EDGE_FEATURES = 7
+N_CONTINUATION_FEATURES = 6
 
 
 def cylindrical(hits: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -76,6 +80,114 @@ def edge_features(hits: pd.DataFrame, edges: np.ndarray) -> np.ndarray:
     r_phi_slope = 0.5 * (r[inner] + r[outer]) * dphi / safe_dr
     return np.stack([dr / R_SCALE, dphi, dz / Z_SCALE, dphi / (safe_dr / R_SCALE), cot_theta,
                      z0 / Z_SCALE, r_phi_slope], axis=1).astype("float32")
+
+
+CURVATURE_SCALE = 1e-5  # 1/mm
+SLOPE_SCALE = 0.01
+"""Units of `continuation_features`' residuals: about the median change of curvature
+(8.8e-6 / mm) and of dz/dr (0.0063) between the two edges of a true hit triplet in
+1,000-particle events (multiple scattering and hit smearing)."""
+CONTINUATION_CANDIDATES = 4
+"""`continuation_features` compares an edge with this many neighbours' edges on each
+side of it in curvature."""
+
+
+def edge_kinematics(hits: pd.DataFrame, edges: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    r"""`(curvature, slope)` of each edge `(inner -> outer)`: the signed curvature (1/mm) of
+    the circle through the beam line (the origin), the inner and the outer hit in x-y,
+    :math:`\kappa = 2 (x_1 y_2 - y_1 x_2) / (r_1 r_2 |p_2 - p_1|)`, and `dz / dr`."""
+    x, y, z = (hits[c].to_numpy(np.float64) for c in ("x", "y", "z"))
+    inner, outer = np.asarray(edges)
+    x1, y1, x2, y2 = x[inner], y[inner], x[outer], y[outer]
+    r1_squared, r2_squared = x1 * x1 + y1 * y1, x2 * x2 + y2 * y2
+    chord_squared = np.maximum((x2 - x1) ** 2 + (y2 - y1) ** 2, 1e-12)
+    curvature = 2 * (x1 * y2 - y1 * x2) / np.sqrt(r1_squared * r2_squared * chord_squared)
+    dr = np.sqrt(r2_squared) - np.sqrt(r1_squared)
+    slope = (z[outer] - z[inner]) / np.where(np.abs(dr) > 1e-6, dr, 1e-6)
+    return curvature, slope
+
+
+def continuation_features(hits: pd.DataFrame, edges: np.ndarray) -> np.ndarray:
+    r"""`(E, 6)` float32: how well each edge continues into the graph's other edges.
+
+    A charged particle from the beam line follows one helix, so two consecutive edges of
+    its track, `a -> b` and `b -> c`, lie on one circle through the origin in x-y and
+    one line in r-z: their curvatures :math:`\kappa` and slopes `dz / dr`
+    (`edge_kinematics`) agree up to multiple scattering. Two hits of different particles
+    rarely have a third hit that continues their helix, however close they sit. For
+    each edge `a -> b` this finds, among the edges that leave `b`, the one closest in
+    :math:`(\Delta\kappa / \sigma_\kappa)^2 + (\Delta \text{slope} / \sigma_s)^2`
+    (`CURVATURE_SCALE`, `SLOPE_SCALE`), and likewise among the edges that arrive at `a`.
+    Columns: `log(1 + |dkappa| / sigma_kappa)`, `log(1 + |dslope| / sigma_s)` and 1 when
+    such an edge exists (0 and the residuals at `log(1 + 1000)` when none does: the
+    first and last layers), outward, then inward. Skip edges of the graph continue a
+    track across a missing hit.
+
+    This is the edge filter's view beyond one edge, as triplet seeding does it in
+    classical tracking (e.g. ATLAS, Eur. Phys. J. C 77 (2017) 673). On 1,000-particle
+    events it let the filter keep 7% of the candidate edges for 99.5% of the true ones,
+    against 53% without; at 5,000 particles 9% against 79%.
+
+    The search is linear in the edges: the edges are sorted by (hit, curvature) once
+    per side, each edge is looked up by binary search, and only the
+    `CONTINUATION_CANDIDATES` nearest in curvature on either side are compared (a true
+    continuation's change of curvature is a small fraction of the spread among a hit's
+    edges).
+    """
+    edges = np.asarray(edges)
+    n_edges = edges.shape[1]
+    out = np.empty((n_edges, N_CONTINUATION_FEATURES), np.float32)
+    if n_edges == 0:
+        return out
+    curvature, slope = edge_kinematics(hits, edges)
+    curvature = (curvature / CURVATURE_SCALE).astype(np.float32)
+    slope = (slope / SLOPE_SCALE).astype(np.float32)
+    # sort keys: hit row + a monotone squash of the curvature into (-0.4, 0.4)
+    squashed = 0.4 * np.tanh(1e-3 * curvature.astype(np.float64))
+    keys = {end: hit + squashed for end, hit in zip(("inner", "outer"), edges)}
+    order = {end: np.argsort(key) for end, key in keys.items()}
+    # outward: the edges leaving this edge's outer hit; inward: those arriving at its inner
+    for column, (partner, own) in ((0, ("inner", "outer")), (3, ("outer", "inner"))):
+        partner_keys, own_keys = keys[partner][order[partner]], keys[own][order[own]]
+        position = np.searchsorted(partner_keys, own_keys)
+        partner_rows = (np.rint(partner_keys).astype(np.int64), curvature[order[partner]],
+                        slope[order[partner]])
+        own_rows = (np.rint(own_keys).astype(np.int64), curvature[order[own]], slope[order[own]])
+        rows = order[own]
+        # blocks of sorted edges: each reads a narrow window of the partners, which stays
+        # in the processor's cache (whole arrays made 5x the edges cost 10x the time)
+        for start in range(0, n_edges, _BLOCK):
+            block = slice(start, start + _BLOCK)
+            out[rows[block], column:column + 3] = _best_continuation(
+                position[block], partner_rows, *(values[block] for values in own_rows))
+    return out
+
+
+_BLOCK = 16384
+
+
+def _best_continuation(position, partner_rows, hit, curvature, slope):
+    """`(n, 3)`: the best partner's log residuals and whether one exists, for a block of
+    edges whose partners sort from `position` (`continuation_features`)."""
+    partner_hit, partner_curvature, partner_slope = partner_rows
+    best = np.full(len(position), np.inf, np.float32)
+    best_curvature, best_slope = best.copy(), best.copy()
+    last = len(partner_hit) - 1
+    for offset in range(-CONTINUATION_CANDIDATES, CONTINUATION_CANDIDATES):
+        candidate = np.clip(position + offset, 0, last)
+        d_curvature = np.abs(partner_curvature[candidate] - curvature)
+        d_slope = np.abs(partner_slope[candidate] - slope)
+        distance = np.where(partner_hit[candidate] == hit,
+                            d_curvature * d_curvature + d_slope * d_slope, np.inf)
+        better = distance < best
+        np.copyto(best, distance, where=better)
+        np.copyto(best_curvature, d_curvature, where=better)
+        np.copyto(best_slope, d_slope, where=better)
+    found = np.isfinite(best)
+    far = np.float32(1e3)  # no partner: the first and last layers
+    return np.stack([np.log1p(np.where(found, np.minimum(best_curvature, far), far)),
+                     np.log1p(np.where(found, np.minimum(best_slope, far), far)),
+                     found], axis=1)
 
 
 def detector_layers(hits: pd.DataFrame) -> np.ndarray:

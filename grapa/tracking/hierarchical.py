@@ -73,7 +73,6 @@ from grapa.tracking.pipeline import (
     _bucket,
     _mlp,
     adapt_scaling,
-    build_edge_filter,
     pad_graphs,
     sector_pieces,
 )
@@ -437,15 +436,15 @@ class HierarchicalTrackFinder(FilteredGraphs):
             (the authors' `loss_schedule` option; the assignment loss gets one minus
             it), or None for the authors' default, a fade to 0 over `embedding_epochs`.
         harmonics: the azimuth's multiples in the embedding (`build_bipartite_hgnn`).
-        filter_efficiency, graph_options: as `grapa.tracking.pipeline.TrackFinder`.
+        filter_efficiency, filter_continuation, graph_options: as
+            `grapa.tracking.pipeline.TrackFinder`.
     """
 
     def __init__(self, units=64, embedding_dim=8, flat_steps=4, hierarchical_steps=4,
                  hidden_layers=2, score_cut=SCORE_CUT, granularity=GRANULARITY,
                  min_hits=MIN_HITS, assignments=ASSIGNMENTS, super_neighbours=SUPER_NEIGHBOURS,
                  embedding_epochs=2, embedding_weight=EMBEDDING_WEIGHT, harmonics=HARMONICS,
-                 filter_efficiency=0.995,
-                 graph_options=None):
+                 filter_efficiency=0.995, filter_continuation=True, graph_options=None):
         if embedding_weight is not None and not 0 <= embedding_weight <= 1:
             raise ValueError(f"embedding_weight must be in [0, 1] or None, got {embedding_weight}")
         if not 0 < score_cut < 1:
@@ -462,8 +461,9 @@ class HierarchicalTrackFinder(FilteredGraphs):
             "embedding_weight": None if embedding_weight is None else float(embedding_weight),
             "harmonics": [int(k) for k in harmonics], "pooling_cut": None,
             "filter_efficiency": filter_efficiency, "filter_threshold": None,
+            "filter_continuation": bool(filter_continuation),
             "graph_options": {**GRAPH_DEFAULTS, **dict(graph_options or {})}}
-        self.edge_filter = build_edge_filter() if filter_efficiency is not None else None
+        self.edge_filter = self._new_filter()
         self.model = self._network()
         self.history: dict[str, list[float]] = {}
         self.training_summary: dict[str, int] = {}
@@ -569,8 +569,7 @@ class HierarchicalTrackFinder(FilteredGraphs):
             `config["pooling_cut"]`. Warns (`warn_if_never_cut`) when no slice gave one.
         """
         keras.utils.set_random_seed(seed)
-        if self.edge_filter is not None:
-            self.edge_filter = build_edge_filter()
+        self.edge_filter = self._new_filter()
         self.model = self._network()
         events = list(events)
         graphs = [self._labelled_graph(event, "training") for event in events]

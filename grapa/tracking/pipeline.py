@@ -40,7 +40,9 @@ from scipy.sparse.csgraph import connected_components
 from grapa.layers.sparse import EdgeEnds, InteractionNetwork
 from grapa.tracking.fragments import join_fragments
 from grapa.tracking.graph import (
+    N_CONTINUATION_FEATURES,
     N_EDGE_FEATURES,
+    continuation_features,
     detector_layers,
     edge_features,
     hit_features,
@@ -99,19 +101,24 @@ class EventGraph:
         edges: `(2, E)` int64 (inner, outer) hit rows.
         edge_features: `(E, 7)` float32 (`edge_features`).
         labels: `(E,)` bool, both hits from one particle, or None without truth.
+        continuation: `(E, 6)` float32 (`continuation_features`, what the edge filter
+            reads of the edges around each edge), or None.
     """
 
     nodes: np.ndarray
     edges: np.ndarray
     edge_features: np.ndarray
     labels: np.ndarray | None = None
+    continuation: np.ndarray | None = None
 
 
-def event_graph(event, **graph_options) -> EventGraph:
+def event_graph(event, continuation: bool = False, **graph_options) -> EventGraph:
     """The candidate graph of a `grapa.tracking.events.Event`, labelled when it has truth.
 
     Args:
         event: an `Event` (hits, and truth for labels).
+        continuation: also compute each edge's `continuation_features` (the edge
+            filter's inputs beyond the edge itself).
         **graph_options: passed to `layer_pair_graph`.
     """
     edges = layer_pair_graph(event.hits, **graph_options)
@@ -119,7 +126,8 @@ def event_graph(event, **graph_options) -> EventGraph:
     if event.truth is not None:
         particle = event.truth["particle_id"].to_numpy()
         labels = (particle[edges[0]] == particle[edges[1]]) & (particle[edges[0]] != 0)
-    return EventGraph(hit_features(event.hits), edges, edge_features(event.hits, edges), labels)
+    return EventGraph(hit_features(event.hits), edges, edge_features(event.hits, edges), labels,
+                      continuation_features(event.hits, edges) if continuation else None)
 
 
 def split_sectors(graph: EventGraph, sectors: int) -> list[EventGraph]:
@@ -148,8 +156,8 @@ def sector_pieces(graph: EventGraph, sectors: int) -> list[tuple[EventGraph, np.
             continue
         rows, local = np.unique(graph.edges[:, keep], return_inverse=True)
         pieces.append((EventGraph(graph.nodes[rows], local.reshape(2, -1),
-                                  graph.edge_features[keep],
-                                  None if graph.labels is None else graph.labels[keep]), rows))
+                                  graph.edge_features[keep], _rows(graph.labels, keep),
+                                  _rows(graph.continuation, keep)), rows))
     return pieces
 
 
@@ -208,24 +216,34 @@ def pad_graphs(graphs: list[EventGraph], n_nodes: int | None = None,
 
 def filter_inputs(graph: EventGraph) -> np.ndarray:
     """`(E, 11)` float32: each edge's inner hit, outer hit (`network_nodes`, 2 features
-    each) and its own 7."""
+    each) and its own 7; `(E, 17)` with the graph's `continuation` after them."""
     nodes = network_nodes(graph.nodes)
+    extra = [] if graph.continuation is None else [graph.continuation]
     return np.concatenate([nodes[graph.edges[0]], nodes[graph.edges[1]],
-                           graph.edge_features], axis=1)
+                           graph.edge_features, *extra], axis=1)
+
+
+def _rows(values, keep):
+    return None if values is None else values[keep]
 
 
 def select_edges(graph: EventGraph, keep: np.ndarray) -> EventGraph:
     """The graph with only the edges where `keep` is True."""
     return EventGraph(graph.nodes, graph.edges[:, keep], graph.edge_features[keep],
-                      None if graph.labels is None else graph.labels[keep])
+                      _rows(graph.labels, keep), _rows(graph.continuation, keep))
 
 
-def build_edge_filter(units: int = 64, hidden_layers: int = 3) -> keras.Model:
+def build_edge_filter(units: int = 64, hidden_layers: int = 3,
+                      continuation: bool = True) -> keras.Model:
     """Exa.TrkX's filter stage (Ju et al. 2021, sec. 3.1): a multilayer perceptron on one
     edge at a time, `(E, 11)` `filter_inputs` -> `(E, 1)` logits; no message passing.
-    Its inputs are standardised by a `keras.layers.Normalization` named
-    `filter_scaling`, to be adapted on training edges."""
-    inputs = keras.Input((2 * N_NODE_INPUTS + N_EDGE_FEATURES,), name="edge")
+    With `continuation`, it also reads each edge's `continuation_features`
+    (`(E, 17)` inputs): whether a neighbouring edge continues its helix, the view of
+    triplet seeding, which no single edge gives. Its inputs are standardised by a
+    `keras.layers.Normalization` named `filter_scaling`, to be adapted on training
+    edges."""
+    width = 2 * N_NODE_INPUTS + N_EDGE_FEATURES + (N_CONTINUATION_FEATURES if continuation else 0)
+    inputs = keras.Input((width,), name="edge")
     x = keras.layers.Normalization(name="filter_scaling")(inputs)
     for i in range(hidden_layers):
         x = keras.layers.Dense(units, activation="relu", name=f"filter_dense_{i}")(x)
@@ -395,7 +413,7 @@ class FilteredGraphs:
     def graph(self, event) -> EventGraph:
         """The event's candidate graph (`event_graph` with this finder's options), after
         the edge filter once it is trained."""
-        graph = event_graph(event, **self.config["graph_options"])
+        graph = self._candidate_graph(event)
         if self.edge_filter is None or self.config["filter_threshold"] is None:
             return graph
         return select_edges(graph, self._filter_logits(graph) > self.config["filter_threshold"])
@@ -469,11 +487,23 @@ class FilteredGraphs:
                               if "filter.keras" in names else None)
         return finder
 
+    def _candidate_graph(self, event) -> EventGraph:
+        """`event_graph` with this finder's graph options, and the continuation features
+        when its filter reads them (a finder saved before they existed does not)."""
+        return event_graph(event, continuation=self.config.get("filter_continuation", False)
+                           and self.edge_filter is not None, **self.config["graph_options"])
+
+    def _new_filter(self):
+        """A fresh `build_edge_filter`, or None when the finder has no filter."""
+        if self.config["filter_efficiency"] is None:
+            return None
+        return build_edge_filter(continuation=self.config.get("filter_continuation", False))
+
     def _labelled_graph(self, event, what):
         if event.truth is None:
             raise ValueError(f"{what} event {event.event_id} has no truth: training needs the "
                              "-truth.csv file beside the hits")
-        return event_graph(event, **self.config["graph_options"])
+        return self._candidate_graph(event)
 
 
 class TrackFinder(FilteredGraphs):
@@ -493,6 +523,8 @@ class TrackFinder(FilteredGraphs):
         filter_efficiency: the fraction of true edges the filter keeps on the training
             events (its threshold is set to that quantile of their scores), or None for
             no filter.
+        filter_continuation: whether the filter also reads each edge's
+            `continuation_features` (whether a neighbouring edge continues its helix).
         graph_options: passed to `layer_pair_graph` (e.g. `min_pt`, `max_z0`), over
             `GRAPH_DEFAULTS`: tracks down to 0.5 GeV, 24 neighbours per hit and layer,
             so the edges grow linearly with the hits.
@@ -510,7 +542,7 @@ class TrackFinder(FilteredGraphs):
 
     def __init__(self, units=64, steps=4, hidden_layers=2, aggregation="sum", threshold=0.97,
                  builder="walk", mend_threshold=None, join=JOIN_DEFAULTS,
-                 filter_efficiency=0.995, graph_options=None):
+                 filter_efficiency=0.995, filter_continuation=True, graph_options=None):
         if builder not in BUILDERS:
             raise ValueError(f"builder must be one of {BUILDERS}, got {builder!r}")
         if not 0 < threshold < 1:
@@ -528,8 +560,9 @@ class TrackFinder(FilteredGraphs):
                        "mend_threshold": None if mend_threshold is None else float(mend_threshold),
                        "join": None if join is None else {**JOIN_DEFAULTS, **dict(join)},
                        "filter_efficiency": filter_efficiency, "filter_threshold": None,
+                       "filter_continuation": bool(filter_continuation),
                        "graph_options": {**GRAPH_DEFAULTS, **dict(graph_options or {})}}
-        self.edge_filter = build_edge_filter() if filter_efficiency is not None else None
+        self.edge_filter = self._new_filter()
         self.classifier = build_edge_classifier(units, steps, hidden_layers, aggregation)
         self.history: dict[str, list[float]] = {}
         self.training_summary: dict[str, int] = {}
@@ -568,8 +601,7 @@ class TrackFinder(FilteredGraphs):
         """
         keras.utils.set_random_seed(seed)  # then fresh networks: seeded initial weights
         config = self.config
-        if self.edge_filter is not None:
-            self.edge_filter = build_edge_filter()
+        self.edge_filter = self._new_filter()
         self.classifier = build_edge_classifier(config["units"], config["steps"],
                                                 config["hidden_layers"], config["aggregation"])
         graphs = [self._labelled_graph(event, "training") for event in events]

@@ -5,11 +5,15 @@ import pandas as pd
 import pytest
 
 from grapa.tracking.graph import (
+    CURVATURE_SCALE,
+    SLOPE_SCALE,
     Z0_WEIGHT,
     _phi_window_pairs,
+    continuation_features,
     cylindrical,
     detector_layers,
     edge_features,
+    edge_kinematics,
     hit_features,
     layer_pair_graph,
 )
@@ -183,3 +187,83 @@ def test_max_neighbours_on_disks_of_one_median_radius():
     capped = layer_pair_graph(hits, min_pt=0.5, max_z0=1e4, max_neighbours=2, layers=layers)
     assert full.shape[1] > 0
     np.testing.assert_array_equal(capped, full)
+
+
+def _circumcurvature(p1, p2, p3):
+    """1 / R of the circle through three points, from the triangle: R = abc / (4 area)."""
+    a, b, c = (np.linalg.norm(np.subtract(u, v)) for u, v in ((p1, p2), (p2, p3), (p3, p1)))
+    area = 0.5 * abs((p2[0] - p1[0]) * (p3[1] - p1[1]) - (p3[0] - p1[0]) * (p2[1] - p1[1]))
+    return 4 * area / (a * b * c)
+
+
+def test_edge_kinematics_by_hand():
+    # a circle of radius 500 mm through the origin, centred at (0, 500): hits at r = 100, 300
+    points = [(500 * np.sin(t), 500 - 500 * np.cos(t)) for t in 2 * np.arcsin([0.1, 0.3])]
+    hits = _hits([points[0][0], points[1][0]], [points[0][1], points[1][1]], [10.0, 70.0],
+                 [8, 8], [2, 4])
+    curvature, slope = edge_kinematics(hits, np.array([[0], [1]]))
+    r = np.hypot(*np.array(points).T)
+    np.testing.assert_allclose(r, [100.0, 300.0], rtol=1e-6)
+    assert curvature[0] == pytest.approx(_circumcurvature((0, 0), *points), rel=1e-9)
+    assert curvature[0] == pytest.approx(1 / 500, rel=1e-6)  # counter-clockwise: positive
+    assert slope[0] == pytest.approx(60.0 / 200.0)
+    mirrored = hits.assign(x=-hits["x"])  # the same track bending the other way
+    assert edge_kinematics(mirrored, np.array([[0], [1]]))[0][0] == pytest.approx(-1 / 500, rel=1e-6)
+
+
+def _brute_force_continuation(hits, edges):
+    curvature, slope = edge_kinematics(hits, edges)
+    curvature, slope = curvature / CURVATURE_SCALE, slope / SLOPE_SCALE
+    out = np.zeros((edges.shape[1], 6))
+    for e, (inner, outer) in enumerate(edges.T):
+        for column, partners in ((0, edges[0] == outer), (3, edges[1] == inner)):
+            if not partners.any():
+                out[e, column:column + 3] = np.log1p(1e3), np.log1p(1e3), 0
+                continue
+            d_curvature = np.abs(curvature[partners] - curvature[e])
+            d_slope = np.abs(slope[partners] - slope[e])
+            best = np.argmin(d_curvature ** 2 + d_slope ** 2)
+            out[e, column:column + 3] = (np.log1p(min(d_curvature[best], 1e3)),
+                                         np.log1p(min(d_slope[best], 1e3)), 1)
+    return out
+
+
+def test_continuation_features_match_brute_force():
+    # every hit has at most 4 edges on each side, so the curvature search sees them all
+    rng = np.random.default_rng(5)
+    n = 60
+    radius = np.repeat([32.0, 72.0, 116.0, 172.0], n // 4)
+    phi = rng.uniform(-0.3, 0.3, n)
+    hits = _hits(radius * np.cos(phi), radius * np.sin(phi), rng.uniform(-50, 50, n),
+                 np.full(n, 8), np.repeat([2, 4, 6, 8], n // 4))
+    layer = np.repeat(np.arange(4), n // 4)
+    inner = np.repeat(np.flatnonzero(layer < 3), 3)
+    outer = np.array([rng.choice(np.flatnonzero(layer == layer[i] + 1)) for i in inner])
+    edges = np.unique(np.stack([inner, outer]), axis=1)
+    in_degree = np.bincount(edges[1], minlength=n)
+    edges = edges[:, in_degree[edges[1]] <= 4]
+    assert np.bincount(edges[0]).max() <= 4 and np.bincount(edges[1]).max() <= 4
+    np.testing.assert_allclose(continuation_features(hits, edges),
+                               _brute_force_continuation(hits, edges), rtol=1e-4, atol=1e-5)
+
+
+def test_continuation_features_find_the_track_that_goes_on():
+    # one helix (R = 2 m, cot theta 0.5) through four layers, and a stray hit on layer 2
+    radius = np.array([32.0, 72.0, 116.0, 172.0])
+    turn = 2 * np.arcsin(radius / 4000.0)
+    x, y = 2000 * np.sin(turn), 2000 - 2000 * np.cos(turn)
+    z = 5.0 + 0.5 * 4000 * np.arcsin(radius / 4000.0)
+    hits = _hits(np.r_[x, 30.0], np.r_[y, 60.0], np.r_[z, 40.0], np.full(5, 8),
+                 [2, 4, 6, 8, 6])
+    edges = np.array([[0, 1, 2, 1, 4], [1, 2, 3, 4, 3]])  # the track, 1 -> stray -> 3
+    features = continuation_features(hits, edges)
+    track, stray = features[[0, 1, 2]], features[[3, 4]]
+    # along the helix the next edge continues it: curvature and slope change little
+    assert np.all(track[0, :2] < np.log1p(0.3)) and np.all(track[1, :2] < np.log1p(0.3))
+    assert np.all(track[1, 3:5] < np.log1p(0.3)) and np.all(track[2, 3:5] < np.log1p(0.3))
+    # the detour's edges continue only each other, and badly
+    assert stray[0, 0] > np.log1p(50) and stray[1, 3] > np.log1p(50)
+    # the first edge has nothing before it, the last nothing after
+    np.testing.assert_allclose(features[0, 3:], [np.log1p(1e3), np.log1p(1e3), 0])
+    np.testing.assert_allclose(features[2, :3], [np.log1p(1e3), np.log1p(1e3), 0])
+    assert continuation_features(hits, np.zeros((2, 0), np.int64)).shape == (0, 6)

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from grapa.tracking.events import make_event
+from grapa.tracking.graph import continuation_features
 from grapa.tracking.pipeline import (
     EventGraph,
     TrackFinder,
@@ -13,6 +14,7 @@ from grapa.tracking.pipeline import (
     filter_inputs,
     pad_graphs,
     sector_pieces,
+    select_edges,
     split_sectors,
 )
 from grapa.tracking.simulate import simulate_event
@@ -67,6 +69,15 @@ def test_event_graph_labels_and_padding():
         graph.labels, (particle[graph.edges[0]] == particle[graph.edges[1]])
         & (particle[graph.edges[0]] > 0))
     assert filter_inputs(graph).shape == (graph.edges.shape[1], 11)  # (r, z) twice, 7
+    assert graph.continuation is None
+    with_continuation = event_graph(event, continuation=True, min_pt=0.5)
+    np.testing.assert_array_equal(
+        filter_inputs(with_continuation),
+        np.concatenate([filter_inputs(graph),
+                        continuation_features(event.hits, graph.edges)], axis=1))
+    keep = graph.labels
+    np.testing.assert_array_equal(select_edges(with_continuation, keep).continuation,
+                                  with_continuation.continuation[keep])
     small = EventGraph(graph.nodes[:5], np.array([[0, 1], [1, 2]]), graph.edge_features[:2],
                        np.array([True, False]))
     padded = pad_graphs([graph, small])
@@ -124,6 +135,12 @@ def test_save_load_reconstruct(trained, tmp_path):
     loaded = TrackFinder.load(tmp_path / "run")
     assert loaded.config == finder.config
     np.testing.assert_array_equal(loaded.reconstruct(events[2]), labels)
+    # the filter reads the continuation features; a finder saved before they existed
+    # (no "filter_continuation" in its config) builds its graphs without them
+    assert loaded.edge_filter.input_shape == (None, 17)
+    assert loaded.graph(events[2]).continuation is not None
+    del loaded.config["filter_continuation"]
+    assert loaded._candidate_graph(events[2]).continuation is None
     (tmp_path / "run" / "filter.keras").unlink()
     with pytest.raises(FileNotFoundError, match="filter.keras is missing"):
         TrackFinder.load(tmp_path / "run")

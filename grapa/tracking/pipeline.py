@@ -76,6 +76,8 @@ GRAPH_DEFAULTS = {"min_pt": 0.5, "max_neighbours": 24}
 """`layer_pair_graph` options of a new `TrackFinder`: tracks down to 0.5 GeV stay
 connected (their hits form their own candidates), and each hit keeps its 24 nearest
 outer hits per layer (linear growth with the hits)."""
+FILTER_BLOCK = 65536
+"""Edges the filter scores per call."""
 INVARIANT_COLUMNS = [0, 2]  # r and z of `hit_features`, without phi
 N_NODE_INPUTS = len(INVARIANT_COLUMNS)
 
@@ -228,7 +230,7 @@ def _rows(values, keep):
 
 
 def select_edges(graph: EventGraph, keep: np.ndarray) -> EventGraph:
-    """The graph with only the edges where `keep` is True."""
+    """The graph with only the edges `keep` selects (a boolean mask, indices or a slice)."""
     return EventGraph(graph.nodes, graph.edges[:, keep], graph.edge_features[keep],
                       _rows(graph.labels, keep), _rows(graph.continuation, keep))
 
@@ -419,10 +421,18 @@ class FilteredGraphs:
         return select_edges(graph, self._filter_logits(graph) > self.config["filter_threshold"])
 
     def _filter_logits(self, graph):
-        if graph.edges.shape[1] == 0:
-            return np.zeros(0, "float32")
-        logits = self.edge_filter.predict(filter_inputs(graph), batch_size=65536, verbose=0)
-        return np.asarray(logits)[:, 0]
+        """The filter's logit of every edge, in blocks of `FILTER_BLOCK` edges: the inputs
+        of a block at a time (not the whole graph's), and one padded shape, so JAX
+        compiles the filter once and not once per event's last partial batch."""
+        n_edges = graph.edges.shape[1]
+        logits = np.empty(n_edges, "float32")
+        for start in range(0, n_edges, FILTER_BLOCK):
+            inputs = filter_inputs(select_edges(graph, slice(start, start + FILTER_BLOCK)))
+            padded = np.zeros((FILTER_BLOCK, inputs.shape[1]), "float32")
+            padded[: len(inputs)] = inputs
+            block = keras.ops.convert_to_numpy(self.edge_filter.predict_on_batch(padded))
+            logits[start: start + len(inputs)] = block[: len(inputs), 0]
+        return logits
 
     def _fit_filter(self, graphs, val_graphs, epochs, verbose):
         """Train the filter on every edge, set its threshold, return the filtered graphs."""

@@ -5,9 +5,11 @@ HL-LHC particle tracking", Eur. Phys. J. C 81 (2021) 876), stage by stage:
 
 1. **graph construction** (`grapa.tracking.graph.layer_pair_graph`): candidate edges
    between hits on nearby layers;
-2. **edge filter** (`build_edge_filter`): a small network on each edge's two hits and
-   its geometry alone drops the edges that are plainly wrong, keeping a set fraction of
-   the true ones, so that the message passing runs on a few times fewer edges;
+2. **edge filter** (`build_edge_filter`): a small network on each edge's two hits, its
+   geometry and whether a neighbouring edge continues its helix
+   (`grapa.tracking.graph.continuation_features`) drops the edges that are plainly
+   wrong, keeping a set fraction of the true ones, so that the message passing runs on
+   about 14 times fewer edges;
 3. **edge classification** (`build_edge_classifier`): an Interaction Network
    (Battaglia et al. 2016) scores every edge as the probability that both hits belong to
    one particle;
@@ -547,7 +549,9 @@ class TrackFinder(FilteredGraphs):
     lowered the purity at every threshold (0.97 with mending from 0.5: 0.905): an edge
     mended on its score alone may be wrong, a join must fit. With the graph capped at
     24 neighbours (`GRAPH_DEFAULTS`), retrained the same way, 50 test events (seed 2)
-    gave 0.981 / 0.968, against 0.983 / 0.954 uncapped.
+    gave 0.981 / 0.968, against 0.983 / 0.954 uncapped. With the filter's continuation
+    features (the default since), the same recipe gave 0.9978 / 0.9933: the filter
+    keeps 17k edges per event instead of 118k, 94% of them true.
     """
 
     def __init__(self, units=64, steps=4, hidden_layers=2, aggregation="sum", threshold=0.97,

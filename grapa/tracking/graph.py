@@ -106,8 +106,10 @@ def edge_kinematics(hits: pd.DataFrame, edges: np.ndarray) -> tuple[np.ndarray, 
     inner, outer = np.asarray(edges)
     x1, y1, x2, y2 = x[inner], y[inner], x[outer], y[outer]
     r1_squared, r2_squared = x1 * x1 + y1 * y1, x2 * x2 + y2 * y2
-    chord_squared = np.maximum((x2 - x1) ** 2 + (y2 - y1) ** 2, 1e-12)
-    curvature = 2 * (x1 * y2 - y1 * x2) / np.sqrt(r1_squared * r2_squared * chord_squared)
+    chord_squared = (x2 - x1) ** 2 + (y2 - y1) ** 2
+    # two hits at one point, or one on the beam line, span no circle: curvature 0, not NaN
+    curvature = 2 * (x1 * y2 - y1 * x2) / np.sqrt(
+        np.maximum(r1_squared * r2_squared * chord_squared, 1e-30))
     dr = np.sqrt(r2_squared) - np.sqrt(r1_squared)
     slope = (z[outer] - z[inner]) / np.where(np.abs(dr) > 1e-6, dr, 1e-6)
     return curvature, slope

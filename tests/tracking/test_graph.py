@@ -209,6 +209,10 @@ def test_edge_kinematics_by_hand():
     assert slope[0] == pytest.approx(60.0 / 200.0)
     mirrored = hits.assign(x=-hits["x"])  # the same track bending the other way
     assert edge_kinematics(mirrored, np.array([[0], [1]]))[0][0] == pytest.approx(-1 / 500, rel=1e-6)
+    degenerate = _hits([0.0, 50.0, 50.0], [0.0, 20.0, 20.0], [0.0, 1.0, 2.0], [8] * 3, [2, 4, 6])
+    curvature, slope = edge_kinematics(degenerate, np.array([[0, 1], [1, 2]]))
+    np.testing.assert_array_equal(curvature, [0.0, 0.0])  # on the beam line; one point
+    assert np.all(np.isfinite(slope))
 
 
 def _brute_force_continuation(hits, edges):

@@ -429,6 +429,10 @@ class HierarchicalTrackFinder(FilteredGraphs):
         score_cut: an assignment's lowest score in a candidate (the authors: 0.7).
         granularity, min_hits, assignments, super_neighbours: the pooling
             (`grapa.tracking.pooling.pool_hits`; the authors' 5, 3, 5, 10).
+        local_assignments: each hit's candidate super-nodes are those of its graph
+            neighbourhood (`grapa.tracking.pooling.assignment_graph`), not its nearest
+            in embedding space as the authors' (a finder saved before this option
+            keeps the authors').
         embedding_epochs: end-to-end epochs over which the hinge embedding loss fades out
             after the pretraining (`embedding_loss_weight`; the authors fade it over
             100 of their 500).
@@ -444,6 +448,7 @@ class HierarchicalTrackFinder(FilteredGraphs):
                  hidden_layers=2, score_cut=SCORE_CUT, granularity=GRANULARITY,
                  min_hits=MIN_HITS, assignments=ASSIGNMENTS, super_neighbours=SUPER_NEIGHBOURS,
                  embedding_epochs=2, embedding_weight=EMBEDDING_WEIGHT, harmonics=HARMONICS,
+                 local_assignments=True,
                  filter_efficiency=0.995, filter_continuation=True, graph_options=None):
         if embedding_weight is not None and not 0 <= embedding_weight <= 1:
             raise ValueError(f"embedding_weight must be in [0, 1] or None, got {embedding_weight}")
@@ -457,6 +462,7 @@ class HierarchicalTrackFinder(FilteredGraphs):
             "hidden_layers": int(hidden_layers), "score_cut": float(score_cut),
             "granularity": float(granularity), "min_hits": int(min_hits),
             "assignments": int(assignments), "super_neighbours": int(super_neighbours),
+            "local_assignments": bool(local_assignments),
             "embedding_epochs": int(embedding_epochs),
             "embedding_weight": None if embedding_weight is None else float(embedding_weight),
             "harmonics": [int(k) for k in harmonics], "pooling_cut": None,
@@ -492,7 +498,7 @@ class HierarchicalTrackFinder(FilteredGraphs):
             raise ValueError("this finder has no pooling cut yet: train it with fit first")
         return pool_hits(embeddings, graph.edges, min_hits=c["min_hits"],
                          assignments=c["assignments"], neighbours=c["super_neighbours"],
-                         cut=value)
+                         cut=value, local_assignments=c.get("local_assignments", False))
 
     def _hierarchy_inputs(self, graph, padded, pooling):
         hierarchy = pad_hierarchy([pooling], padded["nodes"].shape[1],

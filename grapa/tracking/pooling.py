@@ -14,8 +14,10 @@ on the edges of the event's graph:
 3. connected components of the edges above the cut; those with at least `min_hits`
    hits become super-nodes, with the normalized mean of their hits' embeddings
    (`super_nodes`);
-4. the assignment graph: each hit to its `assignments` nearest super-nodes, with the dot
-   products $n_i \\cdot X_a$ from which the network's weights come (`assignment_graph`);
+4. the assignment graph: each hit to its `assignments` nearest super-nodes (or, with
+   `local_assignments`, the most similar among those of its graph neighbourhood), with
+   the dot products $n_i \\cdot X_a$ from which the network's weights come
+   (`assignment_graph`);
    the super graph: each super-node to its `neighbours` nearest, symmetrized
    (`super_graph`).
 
@@ -178,23 +180,58 @@ def super_nodes(embeddings, edges, similarities, cut: float, min_hits: int = MIN
     return labels, centers
 
 
-def assignment_graph(embeddings, centers, assignments: int = ASSIGNMENTS):
-    """Each hit to its `assignments` nearest super-nodes (fewer when there are fewer).
+def assignment_graph(embeddings, centers, assignments: int = ASSIGNMENTS, *,
+                     labels=None, edges=None):
+    """Each hit to `assignments` super-nodes (fewer when there are fewer).
+
+    Without `labels` and `edges`, as the authors: the hit's nearest super-nodes in
+    embedding space. With them, only the super-nodes of the hit itself and of its graph
+    neighbours are candidates, the `assignments` most similar of those kept; a hit with
+    none (it and its neighbours in no super-node) gets its nearest one. The embedding's
+    hinge loss only ever compares hits that share a graph edge, so it separates
+    particles locally and not across the event: on 1,000-particle events whose filtered
+    graph is 94% true edges, a hit's own super-node was among its 5 nearest in
+    embedding space for about 1 hit in 10, and the bipartite candidates found 3-8% of
+    the particles; with the graph's neighbourhood, 98.9% at a purity of 0.70 (three
+    events, same network).
+
+    Args:
+        embeddings: `(N, D)` hit embeddings.
+        centers: `(K, D)` super-node centres.
+        assignments: super-nodes per hit.
+        labels: `(N,)` each hit's super-node (-1: none), from `super_nodes`.
+        edges: `(2, E)` the event's graph.
 
     Returns:
-        `(edges (2, N * c), logits (N * c,))`: rows hit, super-node; and the dot
+        `(edges (2, A), logits (A,))`: rows hit, super-node, sorted by hit; and the dot
         products `n_i . X_a`, from which the network makes the weights (a softmax over
-        each hit's `c`).
+        each hit's).
     """
     embeddings, centers = _unit_embeddings(embeddings), np.asarray(centers, dtype=np.float64)
     if len(centers) == 0:
         raise ValueError("no super-nodes to assign hits to: lower min_hits or the granularity")
+    n = len(embeddings)
     c = min(int(assignments), len(centers))
-    _, nearest = cKDTree(centers).query(embeddings, k=c)
-    nearest = nearest.reshape(len(embeddings), c)
-    hits = np.repeat(np.arange(len(embeddings)), c)
-    edges = np.stack([hits, nearest.ravel()]).astype(np.int64)
-    return edges, np.einsum("ij,ij->i", embeddings[edges[0]], centers[edges[1]])
+    if labels is None or edges is None:
+        _, nearest = cKDTree(centers).query(embeddings, k=c)
+        pairs = np.stack([np.repeat(np.arange(n), c), nearest.reshape(n, c).ravel()])
+    else:
+        labels, edges = np.asarray(labels), _edges(edges, n)
+        neighbours = np.concatenate([edges, edges[::-1], np.stack([np.arange(n)] * 2)], axis=1)
+        pairs = np.stack([neighbours[0], labels[neighbours[1]]])
+        pairs = np.unique(pairs[:, pairs[1] >= 0], axis=1)
+        similarity = np.einsum("ij,ij->i", embeddings[pairs[0]], centers[pairs[1]])
+        order = np.lexsort((-similarity, pairs[0]))
+        pairs = pairs[:, order]
+        first = np.searchsorted(pairs[0], pairs[0])  # each hit's first row
+        pairs = pairs[:, np.arange(pairs.shape[1]) - first < c]
+        alone = np.setdiff1d(np.arange(n), pairs[0])
+        if len(alone):
+            _, nearest = cKDTree(centers).query(embeddings[alone], k=1)
+            pairs = np.concatenate([pairs, np.stack([alone, nearest])], axis=1)
+            pairs = pairs[:, np.argsort(pairs[0], kind="stable")]
+    pairs = pairs.astype(np.int64)
+    return pairs, np.einsum("ij,ij->i", embeddings[pairs[0]], centers[pairs[1]])
 
 
 def super_graph(centers, neighbours: int = SUPER_NEIGHBOURS) -> np.ndarray:
@@ -214,7 +251,7 @@ def super_graph(centers, neighbours: int = SUPER_NEIGHBOURS) -> np.ndarray:
 
 def pool_hits(embeddings, edges, granularity: float = GRANULARITY, min_hits: int = MIN_HITS,
               assignments: int = ASSIGNMENTS, neighbours: int = SUPER_NEIGHBOURS,
-              cut: float | None = None, seed=0) -> Pooling:
+              cut: float | None = None, seed=0, local_assignments: bool = False) -> Pooling:
     """One event's pooling, steps 1-4 of the module (Liu et al. 2023, sec. 3).
 
     Args:
@@ -227,6 +264,9 @@ def pool_hits(embeddings, edges, granularity: float = GRANULARITY, min_hits: int
         cut: a fixed score cut instead of the mixture's (the authors' code keeps a moving
             average of the per-event cut while training and uses it at inference).
         seed: the mixture's seed.
+        local_assignments: assign each hit among the super-nodes of its graph
+            neighbourhood (`assignment_graph` with `labels` and `edges`), not the
+            nearest in embedding space.
 
     Returns:
         A `Pooling`. When the cut leaves no component of `min_hits`, the components of
@@ -238,6 +278,7 @@ def pool_hits(embeddings, edges, granularity: float = GRANULARITY, min_hits: int
     labels, centers = super_nodes(embeddings, edges, similarities, cut, min_hits)
     if len(centers) == 0:
         labels, centers = super_nodes(embeddings, edges, similarities, -np.inf, min_hits)
-    assignment, logits = assignment_graph(embeddings, centers, assignments)
+    local = {"labels": labels, "edges": edges} if local_assignments else {}
+    assignment, logits = assignment_graph(embeddings, centers, assignments, **local)
     return Pooling(labels, centers, float(cut), assignment, logits,
                    super_graph(centers, neighbours))

@@ -84,6 +84,35 @@ def test_assignment_and_super_graphs_match_a_brute_force_ranking():
     assert super_graph(centers[:1]).shape == (2, 0)
 
 
+def test_local_assignments_take_the_graph_neighbourhoods_super_nodes():
+    # super-node 0 holds hits 0-2 and super-node 1 hits 3-5, far apart in the graph; hit
+    # 6 is in neither, linked to hit 2 only, and its embedding sits on super-node 1's
+    # centre: the authors' nearest super-node is 1, the graph's neighbourhood gives 0
+    rng = np.random.default_rng(3)
+    centres = unit([[1, 0, 0], [0, 1, 0], [0, 0, 1]])
+    hits = unit(np.r_[np.repeat(centres[:2], 3, axis=0) + 0.05 * rng.normal(size=(6, 3)),
+                      [[0.1, 1.0, 0.0]], [[0.0, 0.1, 1.0]]])
+    labels = np.array([0, 0, 0, 1, 1, 1, -1, -1])
+    edges = np.array([[0, 1, 3, 4, 2], [1, 2, 4, 5, 6]])  # hit 7: no edge at all
+    local, logits = assignment_graph(hits, centres[:2], assignments=1, labels=labels,
+                                     edges=edges)
+    np.testing.assert_array_equal(local, [np.arange(8), [0, 0, 0, 1, 1, 1, 0, 1]])
+    np.testing.assert_allclose(logits, np.einsum("ij,ij->i", hits, centres[local[1]]))
+    authors, _ = assignment_graph(hits, centres[:2], assignments=1)
+    assert authors[1, 6] == 1
+    # two per hit: hit 2 sees super-nodes 0 (its own) and none other, hit 6 only 0
+    local, _ = assignment_graph(hits, centres[:2], assignments=2, labels=labels, edges=edges)
+    per_hit = {i: sorted(local[1, local[0] == i]) for i in range(8)}
+    assert per_hit[2] == [0] and per_hit[6] == [0] and per_hit[7] == [1]
+    # a hit linked to both super-nodes keeps the more similar when one is allowed
+    bridge = np.concatenate([edges, [[6], [3]]], axis=1)
+    local, _ = assignment_graph(hits, centres[:2], assignments=1, labels=labels, edges=bridge)
+    assert local[1, 6] == 1
+    pooling = pool_hits(hits, edges, cut=-np.inf, min_hits=3, assignments=1,
+                        local_assignments=True)
+    assert pooling.assignment.shape == (2, 8)
+
+
 def test_pooling_recovers_particles_from_noisy_embeddings():
     rng = np.random.default_rng(2)
     particles, per_particle = 40, 8

@@ -64,9 +64,11 @@ from grapa.layers.hierarchical import (
 )
 from grapa.layers.sparse import EdgeDistance, EdgeEnds, InteractionNetwork
 from grapa.tracking.embedding import HingeEmbeddingLoss, _particle_pt
+from grapa.tracking.fragments import join_fragments
 from grapa.tracking.graph import N_EDGE_FEATURES
 from grapa.tracking.pipeline import (
     GRAPH_DEFAULTS,
+    JOIN_DEFAULTS,
     N_NODE_INPUTS,
     EventGraph,
     FilteredGraphs,
@@ -429,6 +431,11 @@ class HierarchicalTrackFinder(FilteredGraphs):
         score_cut: an assignment's lowest score in a candidate (the authors: 0.7).
         granularity, min_hits, assignments, super_neighbours: the pooling
             (`grapa.tracking.pooling.pool_hits`; the authors' 5, 3, 5, 10).
+        join: None, or `join_fragments` options: after the bipartite candidates, join
+            those one helix fits (`grapa.tracking.pipeline.TrackFinder`'s `join`). The
+            pooling leaves a soft track's pieces apart: on three 1,000-particle events
+            the candidates went from 0.989 / 0.704 (efficiency / purity) to 0.996 /
+            0.950 (a finder saved before this option does not join).
         local_assignments: each hit's candidate super-nodes are those of its graph
             neighbourhood (`grapa.tracking.pooling.assignment_graph`), not its nearest
             in embedding space as the authors' (a finder saved before this option
@@ -448,7 +455,7 @@ class HierarchicalTrackFinder(FilteredGraphs):
                  hidden_layers=2, score_cut=SCORE_CUT, granularity=GRANULARITY,
                  min_hits=MIN_HITS, assignments=ASSIGNMENTS, super_neighbours=SUPER_NEIGHBOURS,
                  embedding_epochs=2, embedding_weight=EMBEDDING_WEIGHT, harmonics=HARMONICS,
-                 local_assignments=True,
+                 local_assignments=True, join=JOIN_DEFAULTS,
                  filter_efficiency=0.995, filter_continuation=True, graph_options=None):
         if embedding_weight is not None and not 0 <= embedding_weight <= 1:
             raise ValueError(f"embedding_weight must be in [0, 1] or None, got {embedding_weight}")
@@ -463,6 +470,7 @@ class HierarchicalTrackFinder(FilteredGraphs):
             "granularity": float(granularity), "min_hits": int(min_hits),
             "assignments": int(assignments), "super_neighbours": int(super_neighbours),
             "local_assignments": bool(local_assignments),
+            "join": None if join is None else {**JOIN_DEFAULTS, **dict(join)},
             "embedding_epochs": int(embedding_epochs),
             "embedding_weight": None if embedding_weight is None else float(embedding_weight),
             "harmonics": [int(k) for k in harmonics], "pooling_cut": None,
@@ -522,10 +530,19 @@ class HierarchicalTrackFinder(FilteredGraphs):
         return 1.0 / (1.0 + np.exp(-logits.astype(np.float64)))
 
     def reconstruct(self, event) -> np.ndarray:
-        """A track label for every hit of `event` (-1: in no candidate)."""
-        pooling, scores = self.assignment_scores(event)
-        return bipartite_tracks(event.n_hits, pooling.assignment, scores,
-                                self.config["score_cut"])
+        """A track label for every hit of `event`: the bipartite candidates
+        (`bipartite_tracks`), then, with `join` set, the candidates one helix fits joined
+        (`grapa.tracking.fragments.join_fragments`, as `TrackFinder` does), each hit in
+        no candidate on its own. Without `join`, -1 marks a hit in no candidate."""
+        graph = self.graph(event)
+        pooling, scores = self.assignment_scores(event, graph)
+        labels = bipartite_tracks(event.n_hits, pooling.assignment, scores,
+                                  self.config["score_cut"])
+        if self.config.get("join") is None:
+            return labels
+        alone = labels < 0
+        labels[alone] = labels.max(initial=-1) + 1 + np.arange(alone.sum())
+        return join_fragments(event.hits, labels, graph.edges, **self.config["join"])
 
     # ---- training -------------------------------------------------------------------
 

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from grapa.tracking.events import make_event
+from grapa.tracking.fragments import join_fragments
 from grapa.tracking.hierarchical import (
     HierarchicalTrackFinder,
     MovingScoreCut,
@@ -22,6 +23,7 @@ from grapa.tracking.hierarchical import (
     warn_if_never_cut,
 )
 from grapa.tracking.metrics import tracking_metrics
+from grapa.tracking.pipeline import JOIN_DEFAULTS
 from grapa.tracking.pooling import pool_hits
 from grapa.tracking.simulate import simulate_event
 
@@ -154,7 +156,19 @@ def test_finder_trains_reconstructs_and_round_trips(small_events, tmp_path):
     assert finder.config["pooling_cut"] is not None
     event = small_events[2]
     labels = finder.reconstruct(event)
-    assert labels.shape == (event.n_hits,) and labels.min() >= -1
+    assert labels.shape == (event.n_hits,) and labels.min() >= 0
+    # the bipartite candidates, every hit in none on its own, joined where a helix fits
+    graph = finder.graph(event)
+    pooling, scores = finder.assignment_scores(event, graph)
+    bipartite = bipartite_tracks(event.n_hits, pooling.assignment, scores,
+                                 finder.config["score_cut"])
+    alone = bipartite < 0
+    bipartite[alone] = bipartite.max(initial=-1) + 1 + np.arange(alone.sum())
+    np.testing.assert_array_equal(labels, join_fragments(event.hits, bipartite, graph.edges))
+    finder.config["join"] = None
+    unjoined = finder.reconstruct(event)
+    assert unjoined.min() >= -1 and np.array_equal(unjoined >= 0, ~alone)
+    finder.config["join"] = dict(JOIN_DEFAULTS)
     metrics = tracking_metrics(labels, event.truth, event.particles)
     assert 0.0 <= metrics["efficiency"] <= 1.0
     loaded = HierarchicalTrackFinder.load(finder.save(tmp_path / "hgnn"))

@@ -48,6 +48,7 @@ __all__ = [
     "read_event",
     "read_event_prefix",
     "read_submission",
+    "singleton_tracks",
     "submission_from_track_ids",
     "validate_event",
     "validate_submission",
@@ -603,6 +604,15 @@ def write_event(directory: str | Path, event_id: int, hits: pd.DataFrame,
 # ---------------------------------------------------------------------------------------
 
 
+def singleton_tracks(track_ids: np.ndarray) -> np.ndarray:
+    """int64 labels in which every hit in no candidate (a negative label) is a one-hit
+    track of its own, numbered after the largest label; the others unchanged."""
+    labels = np.asarray(track_ids).astype(np.int64)
+    unassigned = labels < 0
+    labels[unassigned] = labels.max(initial=-1) + 1 + np.arange(int(unassigned.sum()))
+    return labels
+
+
 def submission_from_track_ids(event: Event, track_ids: np.ndarray) -> pd.DataFrame:
     """A submission for one event from a track label per hit row.
 
@@ -626,10 +636,7 @@ def submission_from_track_ids(event: Event, track_ids: np.ndarray) -> pd.DataFra
             f"track_ids must be integers of shape ({event.n_hits},) (one label per hit row "
             f"of event {event.event_id}), got {labels.dtype} {labels.shape}"
         )
-    labels = labels.astype(np.int64)
-    unassigned = labels < 0
-    first_free = labels.max(initial=-1) + 1
-    labels[unassigned] = first_free + np.arange(int(unassigned.sum()))
+    labels = singleton_tracks(labels)
     return pd.DataFrame({
         "event_id": np.full(event.n_hits, event.event_id, np.int64),
         "hit_id": event.hits["hit_id"].to_numpy(np.int64),

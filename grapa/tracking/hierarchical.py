@@ -64,6 +64,7 @@ from grapa.layers.hierarchical import (
 )
 from grapa.layers.sparse import EdgeDistance, EdgeEnds, InteractionNetwork
 from grapa.tracking.embedding import HingeEmbeddingLoss, _particle_pt
+from grapa.tracking.events import singleton_tracks
 from grapa.tracking.fragments import join_fragments
 from grapa.tracking.graph import N_EDGE_FEATURES
 from grapa.tracking.pipeline import (
@@ -540,9 +541,8 @@ class HierarchicalTrackFinder(FilteredGraphs):
                                   self.config["score_cut"])
         if self.config.get("join") is None:
             return labels
-        alone = labels < 0
-        labels[alone] = labels.max(initial=-1) + 1 + np.arange(alone.sum())
-        return join_fragments(event.hits, labels, graph.edges, **self.config["join"])
+        return join_fragments(event.hits, singleton_tracks(labels), graph.edges,
+                              **self.config["join"])
 
     # ---- training -------------------------------------------------------------------
 

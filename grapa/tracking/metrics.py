@@ -48,7 +48,7 @@ import pandas as pd
 from scipy import sparse
 from scipy.sparse import csgraph
 
-from grapa.tracking.events import UNASSIGNED, TrackMLFormatError
+from grapa.tracking.events import UNASSIGNED, TrackMLFormatError, singleton_tracks
 
 __all__ = [
     "UndefinedMetricWarning",
@@ -306,7 +306,7 @@ def trackml_score(truth: pd.DataFrame, submission: pd.DataFrame) -> float:
     labels = np.full(len(truth), UNASSIGNED, np.int64)
     labels[row >= 0] = submission["track_id"].to_numpy()[row[row >= 0]]
     hits = pd.DataFrame({
-        "track": _singletons_for_unassigned(labels),
+        "track": singleton_tracks(labels),
         "particle": truth["particle_id"].to_numpy(),
         "weight": weight,
     })
@@ -322,14 +322,6 @@ def trackml_score(truth: pd.DataFrame, submission: pd.DataFrame) -> float:
     good = (2 * n > track_hits.reindex(majority["track"]).to_numpy()) & (
         2 * n > particle_hits.reindex(majority["particle"]).to_numpy())
     return float(majority["weight"].to_numpy()[good].sum() / total_weight)
-
-
-def _singletons_for_unassigned(labels: np.ndarray) -> np.ndarray:
-    """Dense track codes; every negative label becomes a one-hit track of its own."""
-    codes, _ = pd.factorize(labels)
-    unassigned = labels < 0
-    codes[unassigned] = codes.max(initial=-1) + 1 + np.arange(int(unassigned.sum()))
-    return codes
 
 
 # ---------------------------------------------------------------------------------------

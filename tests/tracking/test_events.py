@@ -19,6 +19,7 @@ from grapa.tracking.events import (
     read_event,
     read_event_prefix,
     read_submission,
+    singleton_tracks,
     submission_from_track_ids,
     validate_event,
     validate_submission,
@@ -353,6 +354,8 @@ def test_submission_from_track_ids_gives_unassigned_hits_their_own_track():
     validate_submission(submission, event)
     with pytest.raises(ValueError, match=r"shape \(4,\)"):
         submission_from_track_ids(event, np.array([1, 2]))
+    labels = np.array([-1, -3], np.int32)
+    assert singleton_tracks(labels).tolist() == [0, 1] and labels.tolist() == [-1, -3]
 
 
 def test_validate_submission_names_missing_duplicated_and_unknown_hits():

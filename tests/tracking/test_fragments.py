@@ -69,24 +69,29 @@ def test_join_fragments_joins_one_helix_and_not_another():
     # candidate edges: a's break (4 -> 5), a's inner piece to b's outer piece (4 -> 15),
     # b's inner piece to a's outer piece (14 -> 5), and edges inside fragments (ignored)
     edges = np.array([[4, 4, 14, 0, 11], [5, 15, 5, 1, 12]])
-    joined = join_fragments(hits, labels, edges)
+    joined = join_fragments(hits, labels, edges, helix_neighbours=0)  # edge proposals only
     assert joined[0] == joined[9] and joined[10] != joined[15]
     assert joined[10] != joined[5] and joined[15] != joined[0]
     assert len(np.unique(joined)) == 3
     # offered alone, the wrong join fails the fit (z0 differs by 18 mm), unless the cuts
     # are opened
     wrong = np.array([[4], [15]])
-    assert len(np.unique(join_fragments(hits, labels, wrong))) == 4
-    assert len(np.unique(join_fragments(hits, labels, wrong, max_rphi=50, max_z=50))) == 3
+    edges_only = {"helix_neighbours": 0}
+    assert len(np.unique(join_fragments(hits, labels, wrong, **edges_only))) == 4
+    assert len(np.unique(join_fragments(hits, labels, wrong, max_rphi=50, max_z=50,
+                                        **edges_only))) == 3
     # any edge between two candidates proposes their join, not only end to start
-    assert len(np.unique(join_fragments(hits, labels, np.array([[3], [5]])))) == 3
+    assert len(np.unique(join_fragments(hits, labels, np.array([[3], [5]]), **edges_only))) == 3
     # a track broken in three comes together over two rounds, one join per round each
     thirds = np.repeat([0, 1, 2], [3, 3, 4])
     chain = np.array([[2, 5], [3, 6]])
-    np.testing.assert_array_equal(join_fragments(_hits(a), thirds, chain), np.zeros(10))
-    assert len(np.unique(join_fragments(_hits(a), thirds, chain, max_rounds=1))) == 2
+    np.testing.assert_array_equal(join_fragments(_hits(a), thirds, chain, **edges_only),
+                                  np.zeros(10))
+    assert len(np.unique(join_fragments(_hits(a), thirds, chain, max_rounds=1,
+                                        **edges_only))) == 2
     # tight cuts: the true join's residuals are ~0, so it still passes
-    assert len(np.unique(join_fragments(hits, labels, edges, max_rphi=1e-3, max_z=1e-3))) == 3
+    assert len(np.unique(join_fragments(hits, labels, edges, max_rphi=1e-3, max_z=1e-3,
+                                        **edges_only))) == 3
 
 
 def test_each_fragment_end_joins_once_to_its_best_fit():
@@ -114,3 +119,34 @@ def test_join_fragments_without_proposals_keeps_the_labels():
         from grapa.tracking.pipeline import TrackFinder
 
         TrackFinder(join={"max_rhpi": 1.0})
+
+
+@pytest.mark.parametrize("charge", [1, -1])
+def test_helix_parameters_are_the_helix_direction_curvature_slope_and_z0(charge):
+    from grapa.tracking.fragments import HELIX_SCALES, helix_parameters
+    from grapa.tracking.graph import edge_kinematics
+
+    radius, phi0, z0, cot = 1500.0, 2.9, -40.0, -0.6
+    x, y, z = _helix(radius, phi0, z0, cot, charge)
+    turning = np.sign(edge_kinematics(_hits((x, y, z)), np.array([[0], [1]]))[0][0])
+    # `_helix` leaves the origin towards phi0 + pi: its start, -centre, sits a quarter
+    # turn behind on a circle it runs round against its charge
+    np.testing.assert_allclose(np.arctan2(y[0], x[0]), phi0 - np.pi, atol=0.02)
+    expected = np.array([-np.cos(phi0), -np.sin(phi0), turning / radius, cot, z0])
+    track = np.r_[np.zeros(10, int), 1, 1]  # the whole helix, and two of its hits alone
+    points = helix_parameters(np.r_[x, x[3:5]], np.r_[y, y[3:5]], np.r_[z, z[3:5]], track)
+    scales = np.array([HELIX_SCALES[0], *HELIX_SCALES])
+    np.testing.assert_allclose(points * scales, [expected, expected], rtol=1e-6, atol=1e-9)
+
+
+def test_pieces_that_no_edge_links_join_by_their_helix_parameters():
+    a = _helix(900.0, 0.3, 12.0, 0.8)
+    b = _helix(900.0, 0.32, 30.0, 0.8)
+    c = _helix(2500.0, -2.0, -5.0, 0.1, charge=-1)
+    hits = _hits(a, b, c)
+    labels = np.repeat([0, 1, 2, 3, 4, 5], [4, 6, 5, 5, 7, 3])  # each helix in two pieces
+    none = np.zeros((2, 0), int)
+    joined = join_fragments(hits, labels, none)
+    np.testing.assert_array_equal(np.unique(joined, return_inverse=True)[1],
+                                  np.repeat([0, 1, 2], 10))
+    assert len(np.unique(join_fragments(hits, labels, none, helix_neighbours=0))) == 6

@@ -1,5 +1,7 @@
 """The edge-classifier pipeline: padding, track building by hand, a tiny trained finder."""
 
+import json
+
 import numpy as np
 import pytest
 
@@ -141,6 +143,13 @@ def test_save_load_reconstruct(trained, tmp_path):
     assert loaded.graph(events[2]).continuation is not None
     del loaded.config["filter_continuation"]
     assert loaded._candidate_graph(events[2]).continuation is None
+    # a finder saved before joins were proposed by helix parameters proposes by edges only
+    assert finder.config["join"]["helix_neighbours"] == 1
+    config_file = tmp_path / "run" / "track_finder.json"
+    saved = json.loads(config_file.read_text())
+    del saved["config"]["join"]["helix_neighbours"]
+    config_file.write_text(json.dumps(saved))
+    assert TrackFinder.load(tmp_path / "run").config["join"]["helix_neighbours"] == 0
     (tmp_path / "run" / "filter.keras").unlink()
     with pytest.raises(FileNotFoundError, match="filter.keras is missing"):
         TrackFinder.load(tmp_path / "run")

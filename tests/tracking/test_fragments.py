@@ -150,3 +150,36 @@ def test_pieces_that_no_edge_links_join_by_their_helix_parameters():
     np.testing.assert_array_equal(np.unique(joined, return_inverse=True)[1],
                                   np.repeat([0, 1, 2], 10))
     assert len(np.unique(join_fragments(hits, labels, none, helix_neighbours=0))) == 6
+
+
+def test_split_candidates_peels_the_helices_a_merged_candidate_holds():
+    from grapa.tracking.fragments import split_candidates
+
+    a = _helix(900.0, 0.3, 12.0, 0.8)
+    b = _helix(1400.0, 0.5, -20.0, 0.7, charge=-1)
+    stray = tuple(v[5:6] + d for v, d in zip(a, (0.0, 40.0, 15.0)))  # on a's layer 5, 40 mm off
+    hits = _hits(a, b, stray)
+    labels = np.r_[np.zeros(5, int), np.ones(5, int),  # a: two pieces
+                   np.full(5, 2), np.ones(5, int),      # b's inner half on its own, its outer
+                   1]                                    # half with a's outer one, and the stray
+    split = split_candidates(hits, labels)
+    # a's outer half, b's outer half and the stray are three candidates now
+    assert len({split[5], split[15], split[20]}) == 3
+    for piece in (np.arange(5, 10), np.arange(15, 20)):
+        assert len(np.unique(split[piece])) == 1
+    # the untouched candidates keep their hits together
+    assert len(np.unique(split[:5])) == 1 and len(np.unique(split[10:15])) == 1
+    # both particles' ten hits in one candidate (two hits on every layer): two helices
+    both = split_candidates(_hits(a, b), np.zeros(20, int))
+    assert len(np.unique(both)) == 2 and both[0] != both[10]
+    assert len(np.unique(both[:10])) == 1 and len(np.unique(both[10:])) == 1
+    # a candidate one helix fits, and one with fewer than min_hits hits, stay whole
+    np.testing.assert_array_equal(split_candidates(_hits(a), np.zeros(10, int)), np.zeros(10))
+    merged = np.r_[0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 2, 2, 2, 2, 2, 2, 2]  # 0: 5 hits
+    assert len(np.unique(split_candidates(_hits(a, b), merged, min_hits=6)[merged == 0])) == 1
+    # join_fragments splits first: the outer halves join their inner ones
+    joined = join_fragments(hits, labels, np.zeros((2, 0), int))
+    assert joined[0] == joined[9] and joined[10] == joined[19] and joined[0] != joined[10]
+    assert joined[20] not in (joined[0], joined[10])
+    unsplit = join_fragments(hits, labels, np.zeros((2, 0), int), split=False)
+    assert unsplit[5] == unsplit[15]

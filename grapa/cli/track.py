@@ -38,6 +38,7 @@ def add_track(subparsers) -> None:
 
 
 def _add_train(steps) -> None:
+    from grapa.tracking.finders import FINDERS
     from grapa.tracking.pipeline import GRAPH_DEFAULTS
 
     parser = steps.add_parser(
@@ -46,9 +47,16 @@ def _add_train(steps) -> None:
         description="Train a TrackFinder (grapa.tracking.pipeline) on the events of "
         "--events, which need their -truth.csv files: first the edge filter, then the "
         "Interaction-Network edge classifier on the edges it keeps. With --validation, the "
-        "classifier's loss on those events is reported after every epoch. Saves the finder "
-        "into the directory --out for `grapa track reconstruct --model`.",
+        "classifier's loss on those events is reported after every epoch. --model "
+        "hgnn-bipartite trains the hierarchical GNN's bipartite classifier instead "
+        "(grapa.tracking.hierarchical: the same graph and filter, then hits pooled into "
+        "super-nodes and each hit-super-node assignment scored). Saves the finder into the "
+        "directory --out for `grapa track reconstruct --model`.",
     )
+    parser.add_argument("--model", default="in-edge", choices=list(FINDERS),
+                        help="in-edge: the Interaction-Network edge classifier (Exa.TrkX); "
+                        "hgnn-bipartite: the hierarchical GNN (Liu et al. 2023) "
+                        "(default %(default)s)")
     parser.add_argument("--events", required=True, metavar="DIR",
                         help="directory of training events (hits and truth)")
     parser.add_argument("--out", required=True, metavar="RUN",
@@ -60,7 +68,11 @@ def _add_train(steps) -> None:
     parser.add_argument("--units", type=int, default=64,
                         help="width of the edge classifier (default %(default)s)")
     parser.add_argument("--steps", type=int, default=4,
-                        help="message-passing steps of the edge classifier (default %(default)s)")
+                        help="message-passing steps of the edge classifier, or of the "
+                        "hierarchical GNN's flat part (default %(default)s)")
+    parser.add_argument("--pretrain-epochs", type=int, default=30, metavar="N",
+                        help="--model hgnn-bipartite: passes of the hit embedding's training "
+                        "alone, before the end-to-end epochs (default %(default)s)")
     parser.add_argument("--learning-rate", type=float, default=3e-3,
                         help="Adam's initial learning rate (default %(default)s)")
     parser.add_argument("--max-neighbours", type=int, default=None, metavar="K",
@@ -179,12 +191,23 @@ def _progress(items, what: str, quiet: bool):
 
 def _run_train(args) -> int:
     from grapa.tracking.events import iter_events
-    from grapa.tracking.pipeline import TrackFinder
+    from grapa.tracking.finders import FINDERS
 
     _check_positive(("--epochs", args.epochs), ("--units", args.units),
                     ("--max-events", args.max_events))
-    if args.steps < 0:
-        raise CommandError(f"--steps {args.steps}: give 0 or more message-passing steps")
+    hierarchical = args.model == "hgnn-bipartite"
+    if args.steps < (1 if hierarchical else 0):
+        raise CommandError(f"--steps {args.steps}: give {1 if hierarchical else 0} or more "
+                           "message-passing steps")
+    if args.pretrain_epochs < 0:
+        raise CommandError(f"--pretrain-epochs {args.pretrain_epochs}: give 0 or more")
+    if hierarchical and args.units <= 8:
+        raise CommandError(f"--units {args.units}: --model hgnn-bipartite needs more than 8 "
+                           "(a super-node's features are its 8-dimensional embedding and "
+                           "units - 8 more), e.g. 32")
+    if hierarchical and args.validation is not None:
+        raise CommandError("--validation: --model hgnn-bipartite reports no validation "
+                           "loss; drop --validation (or train --model in-edge)")
     if not args.learning_rate > 0:
         raise CommandError(f"--learning-rate {args.learning_rate}: give a positive rate, "
                            "e.g. 1e-3")
@@ -196,22 +219,32 @@ def _run_train(args) -> int:
             raise CommandError(f"--max-neighbours {args.max_neighbours}: give 1 or more "
                                "neighbours per hit and layer, or 0 for no cap")
         graph_options["max_neighbours"] = args.max_neighbours or None
-    parts = ("hits", "truth")
+    # the HGNN weighs its losses by the particles' pT
+    parts = ("hits", "truth", "particles") if hierarchical else ("hits", "truth")
     ids = _event_ids(args.events, "--events", args.max_events, parts)
     validation = None
     if args.validation is not None:
         validation_ids = _event_ids(args.validation, "--validation", args.max_events, parts)
         validation = iter_events(args.validation, parts, validation_ids)
-    finder = TrackFinder(units=args.units, steps=args.steps, graph_options=graph_options)
-    finder.fit(iter_events(args.events, parts, ids), validation, epochs=args.epochs,
-               learning_rate=args.learning_rate, seed=args.seed,
-               verbose=0 if args.quiet else 1)
+    events = iter_events(args.events, parts, ids)
+    verbose = 0 if args.quiet else 1
+    if hierarchical:
+        finder = FINDERS[args.model](units=args.units, flat_steps=args.steps,
+                                     graph_options=graph_options)
+        finder.fit(events, epochs=args.epochs, learning_rate=args.learning_rate,
+                   pretrain_epochs=args.pretrain_epochs, seed=args.seed, verbose=verbose)
+    else:
+        finder = FINDERS[args.model](units=args.units, steps=args.steps,
+                                     graph_options=graph_options)
+        finder.fit(events, validation, epochs=args.epochs, learning_rate=args.learning_rate,
+                   seed=args.seed, verbose=verbose)
     finder.save(args.out)
     n_edges = finder.training_summary["filtered_edges"]
     losses = f"final loss {finder.history['loss'][-1]:.4f}"
     if "val_loss" in finder.history:
         losses += f", validation loss {finder.history['val_loss'][-1]:.4f}"
-    print(f"trained a track finder on {len(ids)} events ({n_edges} edges after the filter) "
+    print(f"trained a track finder ({args.model}) on {len(ids)} events ({n_edges} edges "
+          "after the filter) "
           f"for {args.epochs} epochs; {losses}; wrote {args.out}")
     return 0
 
@@ -222,14 +255,14 @@ def _run_train(args) -> int:
 
 
 def _load_finder(run: str):
-    from grapa.tracking.pipeline import TrackFinder
+    from grapa.tracking.finders import load_finder
 
     if not Path(run).is_dir():
         raise CommandError(f"--model {run} is not a trained track finder (no such directory): "
                            "give the --out directory of grapa track train")
     try:
-        return TrackFinder.load(run)
-    except FileNotFoundError as error:
+        return load_finder(run)
+    except (FileNotFoundError, ValueError) as error:
         raise CommandError(f"--model {run} is not a trained track finder ({error})") from None
 
 

@@ -575,7 +575,7 @@ class TrackFinder(FilteredGraphs):
                              f"{', '.join(JOIN_DEFAULTS)} (join_fragments), or None")
         if filter_efficiency is not None and not 0 < filter_efficiency <= 1:
             raise ValueError(f"filter_efficiency must be in (0, 1] or None, got {filter_efficiency}")
-        self.config = {"units": int(units), "steps": int(steps),
+        self.config = {"model": "in-edge", "units": int(units), "steps": int(steps),
                        "hidden_layers": int(hidden_layers), "aggregation": aggregation,
                        "threshold": float(threshold), "builder": builder,
                        "mend_threshold": None if mend_threshold is None else float(mend_threshold),

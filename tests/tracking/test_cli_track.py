@@ -63,7 +63,7 @@ def test_train_saves_the_finder_and_summarises(run):
     history = saved["history"]
     assert saved["config"]["graph_options"] == {"min_pt": 0.5, "max_neighbours": 5}
     summary = printed[0]
-    assert summary.startswith("trained a track finder on 3 events (")
+    assert summary.startswith("trained a track finder (in-edge) on 3 events (")
     assert "edges after the filter" in summary
     assert f"validation loss {history['val_loss'][-1]:.4f}" in summary
 
@@ -250,3 +250,50 @@ def test_max_neighbours_zero_keeps_the_full_graph(run, tmp_path):
                      *TINY]) == 0
     saved = json.loads((tmp_path / "full" / "track_finder.json").read_text())
     assert saved["config"]["graph_options"] == {"min_pt": 0.5, "max_neighbours": None}
+
+
+def test_train_model_hgnn_bipartite_trains_the_hierarchical_finder(run, tmp_path, capsys,
+                                                                    monkeypatch):
+    from grapa.tracking.finders import load_finder
+    from grapa.tracking.hierarchical import HierarchicalTrackFinder
+    from grapa.tracking.pipeline import TrackFinder
+
+    paths, _ = run
+    train = ["track", "train", "--events", str(paths["train"]), "--out", str(tmp_path / "h"),
+             "--model", "hgnn-bipartite", "--max-events", "2", "--pretrain-epochs", "3",
+             *TINY]
+    _check_error(train, "--units 8: --model hgnn-bipartite needs more than 8", capsys)
+    train += ["--units", "12"]
+    _check_error([*train, "--validation", str(paths["test"])], "--validation: --model "
+                 "hgnn-bipartite reports no validation loss", capsys)
+    # the flags reach HierarchicalTrackFinder.fit (its training is tested on its own, in
+    # test_hierarchical.py: here a recording stand-in)
+    calls = []
+
+    def fit(finder, events, **options):
+        events = list(events)
+        calls.append(options)
+        assert len(events) == 2 and all(e.particles is not None for e in events)
+        finder.history, finder.training_summary = {"loss": [0.25]}, {"filtered_edges": 7}
+        finder.config["pooling_cut"] = 1.0
+        return finder
+
+    monkeypatch.setattr(HierarchicalTrackFinder, "fit", fit)
+    with contextlib.redirect_stdout(io.StringIO()) as printed:
+        assert main(train) == 0
+    assert calls == [{"epochs": 1, "learning_rate": 3e-3, "pretrain_epochs": 3, "seed": 0,
+                      "verbose": 0}]
+    assert printed.getvalue().startswith("trained a track finder (hgnn-bipartite) on 2 events "
+                                         "(7 edges after the filter)")
+    finder = load_finder(tmp_path / "h")
+    assert type(finder) is HierarchicalTrackFinder
+    assert finder.config["flat_steps"] == 1 and finder.config["units"] == 12
+    assert type(load_finder(paths["run"])) is TrackFinder
+    # a finder directory naming a model this grapa does not know is named as such
+    saved = json.loads((tmp_path / "h" / "track_finder.json").read_text())
+    saved["config"]["model"] = "hgnn-embedding"
+    (tmp_path / "h" / "track_finder.json").write_text(json.dumps(saved))
+    _check_error(["track", "reconstruct", "--model", str(tmp_path / "h"), "--events",
+                  str(paths["hits_only"]), "--out", str(tmp_path / "x.csv")],
+                 "names the model 'hgnn-embedding'; this grapa reads in-edge, hgnn-bipartite",
+                 capsys)

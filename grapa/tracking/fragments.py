@@ -132,6 +132,11 @@ def helix_parameters(x, y, z, track) -> np.ndarray:
 # their scattering, so about three times the cuts on a fitted helix's residuals
 SEED_RPHI, SEED_Z = 3.0, 6.0
 SEED_TRIES = 8  # the best-placed seeds tried in turn until one's hits fit a helix
+# a candidate of n hits compares n (n - 1) / 2 seeds with n hits: the candidates are
+# peeled in blocks of about this many comparisons (~10 arrays of 8 bytes each), and one
+# of more than SPLIT_MAX_HITS hits (3,000 hits' worth of ten-layer tracks) stays whole
+SPLIT_BLOCK = 1 << 21
+SPLIT_MAX_HITS = 128
 
 
 def split_candidates(hits: pd.DataFrame, labels: np.ndarray, *, max_rphi: float = MAX_RPHI,
@@ -149,7 +154,8 @@ def split_candidates(hits: pd.DataFrame, labels: np.ndarray, *, max_rphi: float 
     near (within `SEED_RPHI`, `SEED_Z`; the nearest one per layer) and whose hits then
     fit one helix within the cuts becomes a candidate. The first helix keeps the
     candidate's label; later ones need `min_hits` hits; hits no helix takes are left one
-    per candidate. A candidate in which no helix is found stays whole.
+    per candidate. A candidate in which no helix is found stays whole, as does one of
+    more than `SPLIT_MAX_HITS` hits.
 
     `join_fragments` splits before it joins (its `split`), so the peeled pieces join
     their particles' other pieces: on two events of 5,000 particles, where the walk
@@ -178,7 +184,8 @@ def split_candidates(hits: pd.DataFrame, labels: np.ndarray, *, max_rphi: float 
     shares_layer = np.zeros(len(size), bool)
     shares_layer[np.flatnonzero(np.bincount(labels * n_layers + layers) > 1) // n_layers] = True
     rphi, z_rms = fit_helix(x, y, z, labels)
-    split = (size >= min_hits) & (shares_layer | (rphi > max_rphi) | (z_rms > max_z))
+    split = ((size >= min_hits) & (size <= SPLIT_MAX_HITS)
+             & (shares_layer | (rphi > max_rphi) | (z_rms > max_z)))
     # the split candidates' hits, each candidate's together and by layer; all candidates
     # peel their next helix at once
     rows = np.flatnonzero(split[labels])
@@ -186,7 +193,9 @@ def split_candidates(hits: pd.DataFrame, labels: np.ndarray, *, max_rphi: float 
     out, next_label = labels.copy(), len(size)
     helices = np.zeros(len(size), np.int64)  # helices peeled off each candidate so far
     while len(rows):
-        taken = _peel_helices(x, y, z, layers, rows, labels[rows], max_rphi, max_z)
+        taken = np.concatenate([
+            _peel_helices(x, y, z, layers, rows[block], labels[rows[block]], max_rphi, max_z)
+            for block in _blocks(labels[rows])])
         count = np.bincount(labels[rows], taken, minlength=len(size))
         found = (count >= 3) & ((helices == 0) | (count >= min_hits))
         taken &= found[labels[rows]]
@@ -204,6 +213,18 @@ def split_candidates(hits: pd.DataFrame, labels: np.ndarray, *, max_rphi: float 
         next_label += len(alone)
         rows = rows[~done]
     return out
+
+
+def _blocks(group) -> list[slice]:
+    """Slices of `group` (each candidate's hits together) that end at a candidate's end
+    and hold about `SPLIT_BLOCK` seed-hit comparisons each."""
+    start = np.flatnonzero(np.r_[True, group[1:] != group[:-1]])
+    size = np.diff(np.r_[start, len(group)])
+    cost = np.cumsum(size.astype(np.int64) ** 3 // 2)
+    block = (cost - 1) // SPLIT_BLOCK  # each candidate's block, non-decreasing
+    first = np.flatnonzero(np.r_[True, block[1:] != block[:-1]])
+    bounds = np.r_[start[first], len(group)]
+    return [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:])]
 
 
 def _peel_helices(x, y, z, layers, rows, group, max_rphi, max_z):

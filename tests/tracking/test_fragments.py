@@ -152,7 +152,8 @@ def test_pieces_that_no_edge_links_join_by_their_helix_parameters():
     assert len(np.unique(join_fragments(hits, labels, none, helix_neighbours=0))) == 6
 
 
-def test_split_candidates_peels_the_helices_a_merged_candidate_holds():
+def test_split_candidates_peels_the_helices_a_merged_candidate_holds(monkeypatch):
+    from grapa.tracking import fragments
     from grapa.tracking.fragments import split_candidates
 
     a = _helix(900.0, 0.3, 12.0, 0.8)
@@ -169,6 +170,15 @@ def test_split_candidates_peels_the_helices_a_merged_candidate_holds():
         assert len(np.unique(split[piece])) == 1
     # the untouched candidates keep their hits together
     assert len(np.unique(split[:5])) == 1 and len(np.unique(split[10:15])) == 1
+    # two merged candidates (inner halves, outer halves), peeled in one block or in a
+    # block each: the same four pieces
+    halves = np.tile(np.repeat([0, 1], 5), 2)
+    together = split_candidates(_hits(a, b), halves)
+    assert len(np.unique(together)) == 4
+    assert all(len(np.unique(together[k:k + 5])) == 1 for k in (0, 5, 10, 15))
+    monkeypatch.setattr(fragments, "SPLIT_BLOCK", 1)
+    np.testing.assert_array_equal(split_candidates(_hits(a, b), halves), together)
+    monkeypatch.undo()
     # both particles' ten hits in one candidate (two hits on every layer): two helices
     both = split_candidates(_hits(a, b), np.zeros(20, int))
     assert len(np.unique(both)) == 2 and both[0] != both[10]

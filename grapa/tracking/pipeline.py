@@ -490,6 +490,7 @@ class FilteredGraphs:
         if finder.config.get("join") is not None:  # saved before these: join only, by edges
             finder.config["join"].setdefault("helix_neighbours", 0)
             finder.config["join"].setdefault("split", False)
+            finder.config["join"].setdefault("extend", False)
         names = [cls.NETWORK_FILE] + (["filter.keras"] if finder.config["filter_efficiency"]
                                       is not None else [])
         for name in names:

@@ -193,3 +193,27 @@ def test_split_candidates_peels_the_helices_a_merged_candidate_holds(monkeypatch
     assert joined[20] not in (joined[0], joined[10])
     unsplit = join_fragments(hits, labels, np.zeros((2, 0), int), split=False)
     assert unsplit[5] == unsplit[15]
+
+
+def test_extend_candidates_takes_the_lone_hits_on_a_candidates_helix():
+    from grapa.tracking.fragments import extend_candidates
+
+    a = _helix(900.0, 0.3, 12.0, 0.8)
+    b = _helix(1400.0, 0.5, -20.0, 0.7, charge=-1)
+    off = tuple(v[3:4] + d for v, d in zip(b, (0.0, 0.0, 25.0)))  # b's layer 3, 25 mm in z
+    hits = _hits(a, b, off)
+    # a: hits 0-6 a candidate, 7-9 alone; b: whole but its hit on layer 3 missing (13
+    # alone), and the hit 25 mm off b's helix on that layer alone too (20)
+    labels = np.r_[np.zeros(7, int), 1, 2, 3, np.full(3, 4), 5, np.full(6, 4), 6]
+    extended = extend_candidates(hits, labels)
+    assert (extended[:10] == extended[0]).all()
+    assert (extended[10:20] == extended[10]).all() and extended[10] != extended[0]
+    assert extended[20] not in (extended[0], extended[10])
+    # a candidate that fits no helix (a's hits and one of b's) takes nothing
+    misfit = labels.copy()
+    misfit[10] = 0
+    assert len(np.unique(extend_candidates(hits, misfit)[7:10])) == 3
+    # join_fragments extends last, unless told not to
+    assert (join_fragments(hits, labels, np.zeros((2, 0), int))[:10] == extended[0]).all()
+    kept = join_fragments(hits, labels, np.zeros((2, 0), int), extend=False)
+    assert len(np.unique(kept[7:10])) == 3

@@ -143,13 +143,15 @@ def test_save_load_reconstruct(trained, tmp_path):
     assert loaded.graph(events[2]).continuation is not None
     del loaded.config["filter_continuation"]
     assert loaded._candidate_graph(events[2]).continuation is None
-    # a finder saved before joins were proposed by helix parameters proposes by edges only
+    # a finder saved before joins were proposed by helix parameters proposes by edges
+    # only, and neither splits nor extends
     assert finder.config["join"]["helix_neighbours"] == 1
     config_file = tmp_path / "run" / "track_finder.json"
     saved = json.loads(config_file.read_text())
     del saved["config"]["join"]["helix_neighbours"]
     config_file.write_text(json.dumps(saved))
-    assert TrackFinder.load(tmp_path / "run").config["join"]["helix_neighbours"] == 0
+    old = TrackFinder.load(tmp_path / "run").config["join"]
+    assert (old["helix_neighbours"], old["split"], old["extend"]) == (0, False, False)
     (tmp_path / "run" / "filter.keras").unlink()
     with pytest.raises(FileNotFoundError, match="filter.keras is missing"):
         TrackFinder.load(tmp_path / "run")

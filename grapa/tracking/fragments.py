@@ -372,7 +372,7 @@ def extend_candidates(hits: pd.DataFrame, labels: np.ndarray, *, max_rphi: float
     turn = np.arccos(np.clip(r[inner] / (2 * radius[fitted]), -1, 1))
     side = np.where(np.abs(_wrap_angle(centre[fitted] + turn - phi[inner]))
                     < np.abs(_wrap_angle(centre[fitted] - turn - phi[inner])), 1.0, -1.0)
-    takers, taken, distances = [], [], []
+    takers, taken, distances = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)], [np.zeros(0)]
     for layer in range(n_layers):
         lone = alone[layers[alone] == layer]
         wanting = ~present[fitted, layer]
@@ -399,9 +399,9 @@ def extend_candidates(hits: pd.DataFrame, labels: np.ndarray, *, max_rphi: float
         takers.append(candidate[inside])
         taken.append(hit[inside])
         distances.append((d_rphi / SEED_RPHI + d_z / SEED_Z)[inside])
-    if not takers:
-        return labels
     candidate, hit, distance = (np.concatenate(v) for v in (takers, taken, distances))
+    if not len(hit):
+        return labels
     nearest_first = np.lexsort((distance, hit))  # a hit two candidates want: the nearer
     candidate, hit = candidate[nearest_first], hit[nearest_first]
     first = np.r_[True, hit[1:] != hit[:-1]]

@@ -213,6 +213,11 @@ def test_extend_candidates_takes_the_lone_hits_on_a_candidates_helix():
     misfit = labels.copy()
     misfit[10] = 0
     assert len(np.unique(extend_candidates(hits, misfit)[7:10])) == 3
+    # a lone hit outside the windows (40 mm off in z), the only one: nothing is taken
+    x, y, z = (v.copy() for v in a)
+    z[9] += 40.0
+    alone = np.r_[np.zeros(9, int), 1]
+    np.testing.assert_array_equal(extend_candidates(_hits((x, y, z)), alone), alone)
     # join_fragments extends last, unless told not to
     assert (join_fragments(hits, labels, np.zeros((2, 0), int))[:10] == extended[0]).all()
     kept = join_fragments(hits, labels, np.zeros((2, 0), int), extend=False)

@@ -148,7 +148,8 @@ def test_save_load_reconstruct(trained, tmp_path):
     assert finder.config["join"]["helix_neighbours"] == 1
     config_file = tmp_path / "run" / "track_finder.json"
     saved = json.loads(config_file.read_text())
-    del saved["config"]["join"]["helix_neighbours"]
+    for key in ("helix_neighbours", "split", "extend"):
+        del saved["config"]["join"][key]
     config_file.write_text(json.dumps(saved))
     old = TrackFinder.load(tmp_path / "run").config["join"]
     assert (old["helix_neighbours"], old["split"], old["extend"]) == (0, False, False)

@@ -33,11 +33,13 @@ the arc length :math:`s = 2R \arcsin(r / 2R)`.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 import pandas as pd
 from scipy.spatial import cKDTree
 
-from grapa.tracking.graph import detector_layers
+from grapa.tracking.graph import cylindrical, detector_layers
 
 __all__ = ["HELIX_NEIGHBOURS", "HELIX_SCALES", "MAX_RPHI", "MAX_Z", "SEED_RPHI", "SEED_Z",
            "extend_candidates", "fit_helix", "helix_parameters", "join_fragments",
@@ -49,10 +51,20 @@ MAX_RPHI, MAX_Z = 1.0, 2.0
 HELIX_NEIGHBOURS = 1  # 1 and 8 joined the same on 1,000-particle events (join_fragments)
 
 
-def _helix_fit(x, y, z, track):
-    """The least-squares helix of every track (`fit_helix`): `(a, b, radius, cot, z0,
-    count, s)`, the circle's centre, its radius, the z line's slope and intercept in the
-    arc length, the hits per track and each hit's arc length."""
+class _Helices(NamedTuple):
+    """Every track's least-squares helix from the beam line (`_helix_fit`)."""
+
+    a: np.ndarray  # the circle x^2 + y^2 = 2ax + 2by: its centre (a, b)
+    b: np.ndarray
+    radius: np.ndarray  # floored at 1e-9 mm
+    cot: np.ndarray  # the line z = z0 + cot s in the arc length s from the origin
+    z0: np.ndarray
+    count: np.ndarray  # hits per track
+    side: np.ndarray  # +1 when the hits lie anticlockwise of the centre's direction
+
+
+def _helix_fit(x, y, z, track) -> _Helices:
+    """The least-squares helix of every track (`fit_helix`)."""
     x, y, z = (np.asarray(v, np.float64) for v in (x, y, z))
     track = np.asarray(track, np.int64)
     n_tracks = int(track.max()) + 1 if len(track) else 0
@@ -69,16 +81,33 @@ def _helix_fit(x, y, z, track):
     det = np.where(np.abs(det) > 0, det, np.inf)
     a = (syy * sxr - sxy * syr) / det / 2
     b = (sxx * syr - sxy * sxr) / det / 2
-    radius = np.hypot(a, b)
-    # z = z0 + cot s, s the arc length from the origin on the fitted circle
-    s = 2 * radius[track] * np.arcsin(np.clip(np.sqrt(r2) / (2 * np.maximum(radius[track], 1e-9)),
-                                              0, 1))
+    radius = np.maximum(np.hypot(a, b), 1e-9)
+    s = _arc_length(r2, radius[track])
     ss, sz, s1, z1 = total(s * s), total(s * z), total(s), total(z)
     denominator = count * ss - s1 * s1
     denominator = np.where(np.abs(denominator) > 0, denominator, np.inf)
     cot = (count * sz - s1 * z1) / denominator
     z0 = (z1 - cot * s1) / count
-    return a, b, radius, cot, z0, count, s
+    # a track from the origin runs along one half of its circle: the side of the line
+    # through the origin and the centre its hits lie on
+    side = np.where(a * total(y) - b * total(x) < 0, -1.0, 1.0)
+    return _Helices(a, b, radius, cot, z0, count, side)
+
+
+def _arc_length(r2, radius):
+    """The arc length from the origin to transverse radius `sqrt(r2)` on a circle of
+    `radius` through the origin, `2 R arcsin(r / 2R)` (r past the circle's far side: its
+    half circumference)."""
+    return 2 * radius * np.arcsin(np.clip(np.sqrt(r2) / (2 * radius), 0, 1))
+
+
+def _helix_distances(x, y, z, a, b, radius, cot, z0):
+    """`(|d_rphi|, |d_z|)`: each hit's distance (mm) from its helix, all arrays per hit:
+    off the circle, `|r^2 - 2ax - 2by| / 2R` (the geometric distance to first order),
+    and off the z line at its arc length."""
+    r2 = x * x + y * y
+    return (np.abs(r2 - 2 * a * x - 2 * b * y) / (2 * radius),
+            np.abs(z - z0 - cot * _arc_length(r2, radius)))
 
 
 def fit_helix(x, y, z, track) -> tuple[np.ndarray, np.ndarray]:
@@ -95,13 +124,12 @@ def fit_helix(x, y, z, track) -> tuple[np.ndarray, np.ndarray]:
     """
     x, y, z = (np.asarray(v, np.float64) for v in (x, y, z))
     track = np.asarray(track, np.int64)
-    a, b, radius, cot, z0, count, s = _helix_fit(x, y, z, track)
-    n_tracks = len(count)
-    residual = ((x * x + y * y - 2 * a[track] * x - 2 * b[track] * y)
-                / (2 * np.maximum(radius[track], 1e-9)))
-    rphi = np.sqrt(np.bincount(track, residual**2, minlength=n_tracks) / count)
-    z_residual = z - z0[track] - cot[track] * s
-    return rphi, np.sqrt(np.bincount(track, z_residual**2, minlength=n_tracks) / count)
+    h = _helix_fit(x, y, z, track)
+    d_rphi, d_z = _helix_distances(x, y, z, h.a[track], h.b[track], h.radius[track],
+                                   h.cot[track], h.z0[track])
+    n_tracks = len(h.count)
+    return (np.sqrt(np.bincount(track, d_rphi**2, minlength=n_tracks) / h.count),
+            np.sqrt(np.bincount(track, d_z**2, minlength=n_tracks) / h.count))
 
 
 # units of `helix_parameters` in the neighbour search: a direction of 10 mrad, a
@@ -114,21 +142,15 @@ def helix_parameters(x, y, z, track) -> np.ndarray:
     compares two tracks: the direction at the beam line `(cos phi0, sin phi0)`, the
     signed curvature (1/mm), `dz / ds` and `z0` (mm), each over its `HELIX_SCALES`
     unit. Two hits and the origin fix a circle, so tracks of 2 hits have parameters."""
-    x, y, z = (np.asarray(v, np.float64) for v in (x, y, z))
-    track = np.asarray(track, np.int64)
-    a, b, radius, cot, z0, count, _ = _helix_fit(x, y, z, track)
-    radius = np.maximum(radius, 1e-9)
+    h = _helix_fit(x, y, z, track)
     # the circle's tangent at the origin, turned towards the track's hits
-    mean_x = np.bincount(track, x, minlength=len(count)) / np.maximum(count, 1)
-    mean_y = np.bincount(track, y, minlength=len(count)) / np.maximum(count, 1)
-    sign = np.where(b * mean_x - a * mean_y > 0, -1.0, 1.0)
-    direction_x, direction_y = -sign * b / radius, sign * a / radius
+    direction_x, direction_y = -h.side * h.b / h.radius, h.side * h.a / h.radius
     # positive when the track turns anticlockwise (its centre on its left), as in
     # `grapa.tracking.graph.edge_kinematics`
-    curvature = (direction_x * b - direction_y * a) / radius**2
+    curvature = (direction_x * h.b - direction_y * h.a) / h.radius**2
     phi_unit, curvature_unit, cot_unit, z0_unit = HELIX_SCALES
     return np.stack([direction_x / phi_unit, direction_y / phi_unit,
-                     curvature / curvature_unit, cot / cot_unit, z0 / z0_unit], axis=1)
+                     curvature / curvature_unit, h.cot / cot_unit, h.z0 / z0_unit], axis=1)
 
 
 # a hit lies on the helix two other hits of a candidate and the origin set when it is
@@ -301,18 +323,13 @@ def _seed_distances(x, y, z, first, second, entry_seed, entry):
     a = 2 * (r2[first] * y[second] - r2[second] * y[first]) / det
     b = 2 * (x[first] * r2[second] - x[second] * r2[first]) / det
     radius = np.maximum(np.hypot(a, b), 1e-9)
-
-    def arc(rows, seeds):  # arc length from the origin on the seed's circle
-        return 2 * radius[seeds] * np.arcsin(np.clip(np.sqrt(r2[rows]) / (2 * radius[seeds]),
-                                                     0, 1))
-
-    seeds = np.arange(len(first))
-    s1, s2 = arc(first, seeds), arc(second, seeds)
-    slope = (z[second] - z[first]) / np.where(np.abs(s2 - s1) > 1e-6, s2 - s1, 1e-6)
+    # the z line through both hits in the arc length
+    s1, s2 = _arc_length(r2[first], radius), _arc_length(r2[second], radius)
+    cot = (z[second] - z[first]) / np.where(np.abs(s2 - s1) > 1e-6, s2 - s1, 1e-6)
+    z0 = z[first] - cot * s1
     e = entry_seed
-    d_rphi = (np.abs(r2[entry] - 2 * a[e] * x[entry] - 2 * b[e] * y[entry])
-              / (2 * radius[e]))
-    d_z = np.abs(z[entry] - z[first][e] - slope[e] * (arc(entry, e) - s1[e]))
+    d_rphi, d_z = _helix_distances(x[entry], y[entry], z[entry], a[e], b[e], radius[e],
+                                   cot[e], z0[e])
     inside = (d_rphi <= SEED_RPHI) & (d_z <= SEED_Z)
     return np.where(inside, d_rphi / SEED_RPHI + d_z / SEED_Z, np.inf)
 
@@ -356,22 +373,14 @@ def extend_candidates(hits: pd.DataFrame, labels: np.ndarray, *, max_rphi: float
     alone = np.flatnonzero(size[labels] == 1)
     if not len(fitted) or not len(alone):
         return labels
-    a, b, radius, cot, z0, _, _ = _helix_fit(x, y, z, labels)
-    radius = np.maximum(radius, 1e-9)
-    r, phi = np.hypot(x, y), np.arctan2(y, x)
+    h = _helix_fit(x, y, z, labels)
+    r, phi, _ = cylindrical(hits)
     n_layers = int(layers.max()) + 1
     present = np.zeros((len(size), n_layers), bool)
     present[labels, layers] = True
     # a circle through the origin meets radius rho at the azimuths
-    # atan2(b, a) +- arccos(rho / 2R): the candidate's side is its innermost hit's
-    innermost = np.zeros(len(size), np.int64)
-    by_radius = np.argsort(-r, kind="stable")
-    innermost[labels[by_radius]] = by_radius  # the last written is the smallest radius
-    centre = np.arctan2(b, a)
-    inner = innermost[fitted]
-    turn = np.arccos(np.clip(r[inner] / (2 * radius[fitted]), -1, 1))
-    side = np.where(np.abs(_wrap_angle(centre[fitted] + turn - phi[inner]))
-                    < np.abs(_wrap_angle(centre[fitted] - turn - phi[inner])), 1.0, -1.0)
+    # atan2(b, a) +- arccos(rho / 2R), on the side its hits lie
+    centre = np.arctan2(h.b, h.a)
     takers, taken, distances = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)], [np.zeros(0)]
     for layer in range(n_layers):
         lone = alone[layers[alone] == layer]
@@ -380,21 +389,20 @@ def extend_candidates(hits: pd.DataFrame, labels: np.ndarray, *, max_rphi: float
             continue
         rho = np.median(r[layers == layer])
         candidate = fitted[wanting]
-        reaches = rho < 2 * radius[candidate]  # a circle of diameter < rho never gets there
-        candidate, sides = candidate[reaches], side[wanting][reaches]
-        azimuth = centre[candidate] + sides * np.arccos(rho / (2 * radius[candidate]))
-        arc = 2 * radius[candidate] * np.arcsin(rho / (2 * radius[candidate]))
+        candidate = candidate[rho < 2 * h.radius[candidate]]  # a smaller circle never gets there
+        azimuth = centre[candidate] + h.side[candidate] * np.arccos(
+            rho / (2 * h.radius[candidate]))
+        z_there = h.z0[candidate] + h.cot[candidate] * _arc_length(rho**2, h.radius[candidate])
         tree = cKDTree(np.stack([rho * np.cos(phi[lone]), rho * np.sin(phi[lone]), z[lone]], 1))
         _, nearest = tree.query(np.stack([rho * np.cos(azimuth), rho * np.sin(azimuth),
-                                          z0[candidate] + cot[candidate] * arc], 1),
+                                          z_there], 1),
                                 distance_upper_bound=SEED_RPHI + SEED_Z)
         found = nearest < len(lone)
         candidate, hit = candidate[found], lone[nearest[found]]
         # the distances from the helix at the hit's own radius, as `split_candidates`'
-        d_rphi = (np.abs(r[hit] ** 2 - 2 * a[candidate] * x[hit] - 2 * b[candidate] * y[hit])
-                  / (2 * radius[candidate]))
-        d_z = np.abs(z[hit] - z0[candidate] - cot[candidate] * 2 * radius[candidate]
-                     * np.arcsin(np.clip(r[hit] / (2 * radius[candidate]), 0, 1)))
+        d_rphi, d_z = _helix_distances(x[hit], y[hit], z[hit], h.a[candidate], h.b[candidate],
+                                       h.radius[candidate], h.cot[candidate],
+                                       h.z0[candidate])
         inside = (d_rphi <= SEED_RPHI) & (d_z <= SEED_Z)
         takers.append(candidate[inside])
         taken.append(hit[inside])
@@ -414,11 +422,6 @@ def extend_candidates(hits: pd.DataFrame, labels: np.ndarray, *, max_rphi: float
     back = np.isin(candidate, grown[(rphi > max_rphi) | (z_rms > max_z)])
     extended[hit[back]] = labels[hit[back]]
     return extended
-
-
-def _wrap_angle(angle):
-    """The angle in [-pi, pi)."""
-    return (angle + np.pi) % (2 * np.pi) - np.pi
 
 
 def join_fragments(hits: pd.DataFrame, labels: np.ndarray, edges: np.ndarray, *,

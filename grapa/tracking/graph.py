@@ -174,7 +174,6 @@ def continuation_features(hits: pd.DataFrame, edges: np.ndarray) -> np.ndarray:
     return out
 
 
-
 def _best_continuation(position, partner_rows, hit, curvature, slope):
     """`(n, 3)`: the best partner's log residuals and whether one exists, for a block of
     edges whose partners sort from `position` (`continuation_features`)."""
